@@ -1,0 +1,1 @@
+"""warroom: coordinates software releases and incident war rooms in Slack."""

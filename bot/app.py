@@ -1,0 +1,139 @@
+"""Composition root: build the services, the Bolt app and the ASGI app; start background work."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from slack_bolt import App
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+
+import handlers
+from bot.clock import Clock
+from bot.directory import Directory
+from bot.gateway import SlackGateway, make_client
+from bot.outbox import OutboxSender
+from bot.releases.service import ReleaseService
+from bot.scheduler import DueWork
+from bot.services import Services
+from bot.settings import Settings
+from bot.tx import Database
+from handlers import api
+from storage.db import make_engine
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+# Used only when no real credentials are set: the local workspace signs with this.
+LOCAL_SIGNING_SECRET = "local-sandbox-signing-secret"  # noqa: S105
+LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
+
+
+def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
+    """Wire storage, the Slack gateway, the outbox and the workflows."""
+    clock = clock or Clock()
+    engine = make_engine(settings.database_url)
+    if migrate:
+        upgrade(engine)
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else LOCAL_BOT_TOKEN
+    gateway = SlackGateway(make_client(token, settings.slack_api_url))
+    outbox = OutboxSender(engine, gateway, clock)
+    db = Database(engine, clock, on_commit=outbox.kick)
+    directory = Directory(settings.approvers, gateway)
+    services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
+                        outbox=outbox, directory=directory)
+    services.releases = ReleaseService(db, settings.policy, directory.is_approver)
+    _add_incidents(services)
+    return services
+
+
+def _add_incidents(services: Services) -> None:
+    try:
+        from bot.incidents.service import IncidentService
+    except ImportError:  # the incident workflow is optional while it is being built
+        return
+    services.incidents = IncidentService(services)
+
+
+def build_bolt(services: Services) -> App:
+    """The Bolt app: verifies signatures, acks from the listener (no 10 ms ack polling)."""
+    settings = services.settings
+    secret = (settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
+              else LOCAL_SIGNING_SECRET)
+    app = App(
+        signing_secret=secret,
+        client=services.gateway.client,
+        token_verification_enabled=False,
+        # Our listeners only touch the database; Slack calls go through the outbox, so the
+        # response can wait for the listener and skip Bolt's ack polling.
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+    )
+    handlers.register(app, services)
+    return app
+
+
+@dataclass
+class Runtime:
+    """What a running process holds: services, apps and background work."""
+
+    services: Services
+    bolt: App
+    asgi: Starlette
+    due: DueWork
+
+    def start_background(self) -> None:
+        """Start the outbox sender and the scheduler."""
+        self.services.outbox.start()
+        self.due.start()
+
+    def stop_background(self) -> None:
+        """Stop the scheduler and the sender."""
+        self.due.stop()
+        self.services.outbox.stop()
+
+
+def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+    """Everything for one process, not yet started."""
+    services = build_services(settings, clock)
+    bolt = build_bolt(services)
+    due = DueWork(settings.scheduler_tick)
+    if hasattr(services, "incidents"):
+        services.incidents.register_jobs(due)
+
+    async def slack_events(request: Request) -> Response:
+        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+
+        body = await request.body()
+        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(bolt_response)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"ok": True})
+
+    runtime_holder: list[Runtime] = []
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        runtime_holder[0].start_background()
+        try:
+            yield
+        finally:
+            runtime_holder[0].stop_background()
+
+    asgi = Starlette(
+        routes=[
+            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+            Mount("/api", routes=api.routes(services)),
+        ],
+        lifespan=lifespan,
+    )
+    runtime = Runtime(services, bolt, asgi, due)
+    runtime_holder.append(runtime)
+    return runtime

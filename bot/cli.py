@@ -1,0 +1,84 @@
+"""The `warroom` command: serve, sandbox, run (picks one), db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.errors import ConfigError
+from bot.settings import Settings, load_settings
+
+
+def _serve(settings: Settings, host: str, port: int) -> None:
+    import uvicorn
+
+    from bot.app import build_runtime
+
+    if not settings.has_slack_credentials:
+        raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are needed to serve a real workspace; "
+                          "`warroom sandbox` runs the local one instead.")
+    runtime = build_runtime(settings)
+    if settings.slack_app_token:
+        from bot.socket import start_socket_mode
+
+        start_socket_mode(runtime, settings.slack_app_token.get_secret_value())
+    uvicorn.run(runtime.asgi, host=host, port=port, log_level="info")
+
+
+def _sandbox(settings: Settings, host: str, port: int, bot_port: int) -> None:
+    from bot.sandbox.run import run_sandbox
+
+    run_sandbox(settings, host=host, port=port, bot_port=bot_port)
+
+
+def _db_upgrade(settings: Settings) -> None:
+    from storage.db import make_engine
+    from storage.migrate import upgrade
+
+    upgrade(make_engine(settings.database_url))
+    print("database is up to date")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `warroom` console script."""
+    parser = argparse.ArgumentParser(prog="warroom", description="Release and incident coordination in Slack.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="run the bot for a real Slack workspace (HTTP or Socket Mode)")
+    serve.add_argument("--host", default="0.0.0.0")
+    serve.add_argument("--port", type=int, default=8000)
+    box = sub.add_parser("sandbox", help="run the bot with the local workspace in your browser")
+    box.add_argument("--host", default="127.0.0.1")
+    box.add_argument("--port", type=int, default=3000, help="the local workspace's port")
+    box.add_argument("--bot-port", type=int, default=3001, help="the bot's own HTTP port")
+    run = sub.add_parser("run", help="serve when Slack credentials are set, else the sandbox")
+    run.add_argument("--host", default=None)
+    run.add_argument("--port", type=int, default=None)
+    db = sub.add_parser("db", help="database tasks")
+    db.add_argument("task", choices=["upgrade"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+        if args.cmd == "serve":
+            _serve(settings, args.host, args.port)
+        elif args.cmd == "sandbox":
+            _sandbox(settings, args.host, args.port, args.bot_port)
+        elif args.cmd == "run":
+            if settings.has_slack_credentials:
+                print("warroom: Slack credentials found; serving your workspace.", flush=True)
+                _serve(settings, args.host or "0.0.0.0", args.port or 8000)
+            else:
+                print("warroom: no Slack credentials (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET) set; "
+                      "starting the local workspace.", flush=True)
+                _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, 3001)
+        else:
+            _db_upgrade(settings)
+    except ConfigError as exc:
+        print(f"warroom: configuration error: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""Typed errors. Workflows raise them; one handler turns them into what the user sees."""
+
+from __future__ import annotations
+
+
+class WarroomError(Exception):
+    """Base of every error a user may be shown."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        # The form field at fault, so a modal can show the error beside it.
+        self.field = field
+
+
+class ConfigError(WarroomError):
+    """A setting or the policy file is wrong; start-up stops with this message."""
+
+
+class UsageError(WarroomError):
+    """The user's command or form was malformed."""
+
+
+class NotFound(WarroomError):
+    """The release or incident named does not exist."""
+
+
+class PermissionDenied(WarroomError):
+    """The user may not do this."""
+
+
+class InvalidTransition(WarroomError):
+    """The object's state does not allow this step."""
+
+
+class GateBlocked(WarroomError):
+    """A policy gate (approvals, freeze, checklist) holds the release back."""
+
+
+class Conflict(WarroomError):
+    """Someone else changed the row first; the caller may retry."""

@@ -1,0 +1,169 @@
+"""The team's policy: risk levels, stages, freeze windows, severities, cadence.
+
+Shipped defaults live in ``bot/defaults/policy.yml``; a team's own YAML file is merged
+over them key by key, then the whole is validated so a mistake names its field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.errors import ConfigError
+
+DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
+RiskName = Literal["low", "medium", "high", "critical"]
+SeverityName = Literal["P0", "P1", "P2", "P3"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RiskLevel(_Strict):
+    approvals: int = Field(ge=1, le=10)
+    mitigations: list[str]
+
+
+class Stage(_Strict):
+    name: Literal["dev", "staging", "canary", "production"]
+    label: str
+    production: bool = False
+    requires_approval: bool = False
+    # Checklist sections that must be fully ticked before promotion into this stage.
+    requires_checklist: list[str] = []
+
+
+class ChecklistSection(_Strict):
+    section: str
+    items: list[str] = Field(min_length=1)
+
+
+class Freeze(_Strict):
+    days: list[str] = ["fri"]
+    emergency_severities: list[SeverityName] = ["P0", "P1"]
+
+    @field_validator("days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> list[str]:
+        if isinstance(value, str):
+            value = [d for d in value.split(",")]
+        full = {name: name[:3] for name in ("monday", "tuesday", "wednesday", "thursday", "friday",
+                                            "saturday", "sunday")}
+        days = [full.get(str(d).strip().lower(), str(d).strip().lower()) for d in value if str(d).strip()]
+        for day in days:
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}; use mon, tue, wed, thu, fri, sat or sun")
+        return days
+
+
+class Severity(_Strict):
+    label: str
+    response_seconds: int | None = Field(default=None, ge=0)
+    hotfix_start_stage: Literal["dev", "staging", "canary"] = "dev"
+    status_interval_seconds: int | None = Field(default=None, ge=1)
+
+
+class WarRoom(_Strict):
+    incidents_channel: str = "incidents"
+    status_interval_seconds: int = Field(default=900, ge=1)
+    responders: dict[SeverityName, list[str]] = {}
+
+
+class Postmortem(_Strict):
+    due_seconds: int = Field(default=172800, ge=1)
+    remind_before_seconds: list[int] = [86400, 14400]
+    overdue_every_seconds: int = Field(default=86400, ge=1)
+
+
+class Targets(_Strict):
+    deployment_frequency_per_week: float = 5
+    lead_time_hours: float = 24
+    time_to_restore_hours: float = 1
+    change_failure_rate: float = 0.15
+    rollback_rate: float = 0.1
+
+
+class Policy(_Strict):
+    """The validated policy; every workflow reads its rules from here."""
+
+    timezone: str = "UTC"
+    risk_levels: dict[RiskName, RiskLevel]
+    stages: list[Stage] = Field(min_length=2)
+    checklist: list[ChecklistSection]
+    freeze: Freeze
+    severities: dict[SeverityName, Severity]
+    war_room: WarRoom
+    postmortem: Postmortem
+    targets: Targets
+
+    @model_validator(mode="after")
+    def _complete(self) -> Policy:
+        missing = {"low", "medium", "high", "critical"} - set(self.risk_levels)
+        if missing:
+            raise ValueError(f"risk_levels lacks {sorted(missing)}")
+        names = [s.name for s in self.stages]
+        if len(set(names)) != len(names):
+            raise ValueError("stages: each stage may appear once")
+        sections = {c.section for c in self.checklist}
+        for stage in self.stages:
+            unknown = set(stage.requires_checklist) - sections
+            if unknown:
+                raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+        return self
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``."""
+        return next(s for s in self.stages if s.name == name)
+
+    def next_stage(self, name: str) -> Stage | None:
+        """The stage after ``name``, or None at the last one."""
+        names = [s.name for s in self.stages]
+        i = names.index(name)
+        return self.stages[i + 1] if i + 1 < len(self.stages) else None
+
+    def interval_for(self, severity: str) -> int:
+        """Seconds between war-room status updates for this severity."""
+        sev = self.severities.get(severity)  # type: ignore[call-overload]
+        return (sev and sev.status_interval_seconds) or self.war_room.status_interval_seconds
+
+
+def _merge(base: Any, over: Any) -> Any:
+    if isinstance(base, dict) and isinstance(over, dict):
+        merged = dict(base)
+        for key, value in over.items():
+            merged[key] = _merge(base.get(key), value) if key in base else value
+        return merged
+    return over
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"WARROOM_CONFIG: cannot read {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"WARROOM_CONFIG: {path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"WARROOM_CONFIG: {path} must hold a mapping at the top level")
+    return data
+
+
+def load_policy(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Policy:
+    """Load the shipped defaults, merge the team's file and ``overrides``, then validate."""
+    data = _read_yaml(DEFAULTS)
+    if path:
+        data = _merge(data, _read_yaml(Path(path)))
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "policy"
+        source = f" in {path}" if path else ""
+        raise ConfigError(f"policy field '{where}'{source}: {first['msg']}") from exc

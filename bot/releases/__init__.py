@@ -1,0 +1,1 @@
+"""Release coordination: the state machine, its gates, the service and its messages."""

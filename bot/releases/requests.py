@@ -1,0 +1,70 @@
+"""Typed requests for the release workflow, validated before anything is stored."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.errors import UsageError
+from bot.text import clip, escape
+
+VERSION_MAX = 64
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+RISKS = ("low", "medium", "high", "critical")
+TYPES = ("major", "minor", "patch", "hotfix")
+SEVERITIES = ("P0", "P1", "P2", "P3")
+
+
+def check_version(value: str) -> str:
+    """A version string fit to store and show, or UsageError naming the problem."""
+    value = value.strip()
+    if not value:
+        raise UsageError("Give a version, e.g. `/release start v2.4.0`.")
+    if len(value) > VERSION_MAX:
+        raise UsageError(f"That version is {len(value):,} characters long; at most {VERSION_MAX} are allowed.")
+    if not _VERSION.match(value):
+        raise UsageError(
+            "A version may hold letters, digits and `. _ + -`, starting with a letter or digit (e.g. v2.4.0)."
+        )
+    return value
+
+
+class StartRelease(BaseModel):
+    """What `/release start` or the start modal asks for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: str
+    type: Literal["major", "minor", "patch", "hotfix"] = "minor"
+    risk: Literal["low", "medium", "high", "critical"] = "medium"
+    severity: Literal["P0", "P1", "P2", "P3"] | None = None
+    incident_id: int | None = Field(default=None, ge=1)
+    summary: str = Field(default="", max_length=2000)
+    breaking_changes: str = Field(default="", max_length=1000)
+    rollback_plan: str = Field(default="", max_length=1000)
+    channel_id: str
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        return check_version(value)
+
+    @classmethod
+    def build(cls, **fields: object) -> StartRelease:
+        """Validate, turning pydantic's error into a UsageError that names the field."""
+        try:
+            return cls(**fields)  # type: ignore[arg-type]
+        except UsageError:
+            raise
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            name = str(err["loc"][0]) if err["loc"] else "request"
+            if isinstance(err.get("ctx", {}).get("error"), UsageError):
+                raise err["ctx"]["error"] from None
+            choices = {"risk": RISKS, "type": TYPES, "severity": SEVERITIES}.get(name)
+            if choices:
+                given = escape(clip(str(fields.get(name)), 40))
+                raise UsageError(f"Unknown {name} `{given}`; use one of {', '.join(choices)}.") from None
+            raise UsageError(f"{name}: {err['msg']}") from None

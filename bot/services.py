@@ -1,0 +1,43 @@
+"""The services every handler reaches, wired once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.clock import Clock
+from bot.directory import Directory
+from bot.gateway import SlackGateway
+from bot.outbox import OutboxSender
+from bot.policy import Policy
+from bot.settings import Settings
+from bot.tx import Database
+
+if TYPE_CHECKING:
+    from bot.incidents.service import IncidentService
+    from bot.releases.service import ReleaseService
+
+
+@dataclass
+class Services:
+    """Everything a request needs, built by ``bot.app.build_services``."""
+
+    settings: Settings
+    policy: Policy
+    clock: Clock
+    db: Database
+    gateway: SlackGateway
+    outbox: OutboxSender
+    directory: Directory
+    releases: ReleaseService = field(init=False)
+    incidents: IncidentService = field(init=False)
+
+    def notify_user(self, channel: str, user: str, text: str) -> None:
+        """Tell one user something only they see (chat.postEphemeral, after this returns)."""
+        with self.db.transaction() as tx:
+            tx.send("ephemeral", channel=channel, user=user, text=text)
+
+    def open_modal(self, trigger_id: str, view: dict) -> None:
+        """Open a modal (views.open) without holding up the ack."""
+        with self.db.transaction() as tx:
+            tx.send("open_view", trigger_id=trigger_id, view=view)

@@ -1,0 +1,105 @@
+"""Settings from the environment (pydantic-settings), plus the policy they point at."""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from bot.errors import ConfigError
+from bot.policy import Policy, load_policy
+
+_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
+
+
+class Settings(BaseSettings):
+    """Every environment setting warroom reads; a bad value names itself at start-up."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: SecretStr | None = Field(default=None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field(default="https://slack.com/api/", alias="SLACK_API_URL")
+    database_url: str = Field(default="sqlite:///./warroom.db", alias="DATABASE_URL")
+    api_token: SecretStr | None = Field(default=None, alias="WARROOM_API_TOKEN")
+    approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="WARROOM_APPROVERS")
+    freeze_days: Annotated[list[str] | None, NoDecode] = Field(default=None, alias="WARROOM_FREEZE_DAYS")
+    timezone: str | None = Field(default=None, alias="WARROOM_TIMEZONE")
+    config: str | None = Field(default=None, alias="WARROOM_CONFIG")
+    status_interval: int | None = Field(default=None, ge=1, alias="WARROOM_STATUS_INTERVAL")
+    postmortem_due: int | None = Field(default=None, ge=1, alias="WARROOM_POSTMORTEM_DUE")
+    incidents_channel: str | None = Field(default=None, alias="WARROOM_INCIDENTS_CHANNEL")
+    scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
+
+    @field_validator("approvers", "freeze_days", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        # Comma-separated in the environment; an empty string means an empty list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("approvers")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not _ID.match(item):
+                raise ValueError(f"{item!r} is not a Slack user ID (U...) or user-group ID (S...)")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {value!r}; use an IANA name like Europe/Berlin") from exc
+        return value
+
+    @cached_property
+    def policy(self) -> Policy:
+        """The policy file merged over the defaults, with environment overrides applied."""
+        overrides: dict[str, object] = {}
+        if self.freeze_days is not None:
+            overrides["freeze"] = {"days": self.freeze_days}
+        if self.timezone:
+            overrides["timezone"] = self.timezone
+        war_room: dict[str, object] = {}
+        if self.status_interval:
+            war_room["status_interval_seconds"] = self.status_interval
+            # The environment sets one cadence for every severity.
+            overrides["severities"] = {s: {"status_interval_seconds": None} for s in ("P0", "P1", "P2", "P3")}
+        if self.incidents_channel:
+            war_room["incidents_channel"] = self.incidents_channel
+        if war_room:
+            overrides["war_room"] = war_room
+        if self.postmortem_due:
+            overrides["postmortem"] = {"due_seconds": self.postmortem_due}
+        return load_policy(self.config, overrides)
+
+    @property
+    def has_slack_credentials(self) -> bool:
+        """True when a real Slack workspace is configured."""
+        return bool(self.slack_bot_token and self.slack_signing_secret)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings (and validate the policy) or raise ConfigError naming the setting."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from exc
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from exc
+    _ = settings.policy  # validate now, not on the first request
+    return settings

@@ -1,0 +1,13 @@
+"""Button listeners (block_actions)."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.services import Services
+from handlers.actions import release
+
+
+def register(app: App, services: Services) -> None:
+    """Register every button."""
+    release.register(app, services)

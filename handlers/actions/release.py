@@ -1,0 +1,44 @@
+"""Buttons on the release announcement."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt import Ack, App
+
+from bot.releases import modals
+from bot.services import Services
+from handlers.common import button_value, origin
+
+SOURCE = "slack:block_actions"
+
+
+def register(app: App, services: Services) -> None:
+    """Register Promote, Approve, Reject, Checklist and Rollback."""
+
+    @app.action("release_promote")
+    def promote(ack: Ack, body: dict[str, Any]) -> None:
+        value = button_value(body)
+        services.releases.promote(value.get("v", ""), origin(body, SOURCE), expected_stage=value.get("s"))
+        ack()
+
+    @app.action("release_approve")
+    def approve(ack: Ack, body: dict[str, Any]) -> None:
+        services.releases.approve(button_value(body).get("v", ""), origin(body, SOURCE))
+        ack()
+
+    @app.action("release_reject")
+    def reject(ack: Ack, body: dict[str, Any]) -> None:
+        services.open_modal(body["trigger_id"], modals.reason_modal("reject", button_value(body).get("v", "")))
+        ack()
+
+    @app.action("release_rollback")
+    def rollback(ack: Ack, body: dict[str, Any]) -> None:
+        services.open_modal(body["trigger_id"], modals.reason_modal("rollback", button_value(body).get("v", "")))
+        ack()
+
+    @app.action("release_checklist")
+    def checklist(ack: Ack, body: dict[str, Any]) -> None:
+        view = services.releases.get(button_value(body).get("v", ""))
+        services.open_modal(body["trigger_id"], modals.checklist_modal(view, services.policy))
+        ack()

@@ -1,0 +1,90 @@
+"""The JSON API under /api (bearer WARROOM_API_TOKEN): read-only views of releases."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bot.errors import NotFound, UsageError
+from bot.releases.service import ReleaseView
+from bot.services import Services
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def release_json(view: ReleaseView) -> dict[str, Any]:
+    """A release as the API shows it."""
+    r = view.release
+    return {
+        "version": r.version, "status": r.status, "stage": r.stage, "risk": r.risk, "type": r.type,
+        "severity": r.severity, "incident_id": r.incident_id, "requested_by": r.requested_by,
+        "channel_id": r.channel_id, "approvals_needed": view.needed,
+        "approvals": [{"user": a.user_id, "at": a.at.isoformat()} for a in view.approvals],
+        "checklist": sorted(r.checklist), "freeze_override": r.freeze_override,
+        "rollback_reason": r.rollback_reason, "rolled_back_by": r.rolled_back_by,
+        "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
+        "production_at": r.production_at.isoformat() if r.production_at else None,
+        "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+    }
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def guarded(services: Services, endpoint: Callable[[Request], Any]) -> Endpoint:
+    """Require the bearer token, run ``endpoint`` off the event loop, map typed errors to 4xx."""
+    token = services.settings.api_token.get_secret_value() if services.settings.api_token else None
+
+    async def wrapper(request: Request) -> Response:
+        if not token:
+            return _error(401, "the API is off: set WARROOM_API_TOKEN to enable it")
+        given = request.headers.get("authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return _error(401, "missing or wrong bearer token")
+        try:
+            result = await run_in_threadpool(endpoint, request)
+        except NotFound as exc:
+            return _error(404, exc.message)
+        except UsageError as exc:
+            return _error(400, exc.message)
+        return result if isinstance(result, Response) else JSONResponse(result)
+
+    return wrapper
+
+
+def routes(services: Services) -> list[BaseRoute]:
+    """The /api routes; other workflows append theirs through ``extra_routes``."""
+
+    def list_releases(request: Request) -> Any:
+        try:
+            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
+        except ValueError as exc:
+            raise UsageError("limit must be a number") from exc
+        return {"releases": [release_json(v) for v in services.releases.recent(limit)]}
+
+    def get_release(request: Request) -> Any:
+        return release_json(services.releases.get(request.path_params["version"]))
+
+    out: list[BaseRoute] = [
+        Route("/releases", guarded(services, list_releases), methods=["GET"]),
+        Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
+    ]
+    for path, endpoint in extra_routes(services):
+        out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
+    return out
+
+
+def extra_routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
+    """Routes from other workflows (incidents) when they are present."""
+    try:
+        from handlers import incident_api
+    except ImportError:
+        return []
+    return incident_api.routes(services)

@@ -1,0 +1,156 @@
+"""SQLModel tables. Every table carries created/updated times in UTC; rows that change
+state carry ``row_version`` for compare-and-set updates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.types import JSONType, UTCDateTime
+
+
+def _ts(**kw: Any) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), **kw))
+
+
+def _json(default: Any) -> Any:
+    return Field(default_factory=default, sa_column=Column(JSONType, nullable=False))
+
+
+class Release(SQLModel, table=True):
+    """One release (or hotfix) on its way through the stages."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    version: str = Field(max_length=64, unique=True, index=True)
+    type: str = Field(max_length=16)
+    risk: str = Field(max_length=16)
+    severity: str | None = Field(default=None, max_length=4)
+    incident_id: int | None = Field(default=None, index=True)
+    status: str = Field(max_length=16, index=True)
+    stage: str = Field(max_length=16)
+    requested_by: str = Field(max_length=32)
+    channel_id: str = Field(max_length=32)
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    breaking_changes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    rollback_plan: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    checklist: dict[str, Any] = _json(dict)
+    freeze_override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    rollback_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    rolled_back_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    production_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    row_version: int = Field(default=1)
+
+
+class Approval(SQLModel, table=True):
+    """One approver's yes for one release; unique per (release, user)."""
+
+    __table_args__ = (UniqueConstraint("release_id", "user_id", name="uq_approval_release_user"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    user_id: str = Field(max_length=32)
+    at: datetime = _ts(nullable=False)
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only record of every state change: who, when, what, from which request, why."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (Index("ix_audit_subject", "subject", "subject_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=16)
+    subject_id: int
+    actor: str = Field(max_length=32)
+    action: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=32)
+    to_state: str | None = Field(default=None, max_length=32)
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source: str = Field(max_length=64)
+    request_id: str | None = Field(default=None, max_length=128)
+    detail: dict[str, Any] = _json(dict)
+    at: datetime = _ts(nullable=False)
+
+
+class ProcessedRequest(SQLModel, table=True):
+    """Idempotency keys of requests already applied, so a re-delivery is a no-op."""
+
+    __tablename__ = "processed_request"
+    key: str = Field(primary_key=True, max_length=160)
+    at: datetime = _ts(nullable=False)
+
+
+class SlackRef(SQLModel, table=True):
+    """Where a message the bot must find again lives (channel and ts), by a stable key."""
+
+    __tablename__ = "slack_ref"
+    key: str = Field(primary_key=True, max_length=96)
+    channel: str = Field(max_length=32)
+    ts: str | None = Field(default=None, max_length=32)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """A Slack call recorded in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_pending", "sent_at", "not_before"),)
+    id: int | None = Field(default=None, primary_key=True)
+    op: str = Field(max_length=32)
+    payload: dict[str, Any] = _json(dict)
+    # Store the resulting channel/ts under this SlackRef key (e.g. "release:3:announcement").
+    store_as: str | None = Field(default=None, max_length=96)
+    attempts: int = Field(default=0)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _ts(nullable=False)
+    not_before: datetime = _ts(nullable=False)
+    claimed_until: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True)
+    failed: bool = Field(default=False)
+
+
+class Incident(SQLModel, table=True):
+    """One incident and its war room; due times drive the scheduler."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(max_length=200)
+    severity: str = Field(max_length=4)
+    status: str = Field(max_length=16, index=True)
+    declared_by: str = Field(max_length=32)
+    commander: str = Field(max_length=32)
+    comms: str | None = Field(default=None, max_length=32)
+    scribe: str | None = Field(default=None, max_length=32)
+    channel_id: str | None = Field(default=None, max_length=32, index=True)
+    channel_name: str = Field(max_length=80)
+    declared_at: datetime = _ts(nullable=False)
+    mitigated_at: datetime | None = _ts(nullable=True)
+    resolved_at: datetime | None = _ts(nullable=True)
+    resolution_summary: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    response_due_at: datetime | None = _ts(nullable=True)
+    response_reminder_at: datetime | None = _ts(nullable=True, index=True)
+    next_status_at: datetime | None = _ts(nullable=True, index=True)
+    missed_updates: int = Field(default=0)
+    last_human_update_at: datetime | None = _ts(nullable=True)
+    last_status_at: datetime | None = _ts(nullable=True)
+    postmortem_due_at: datetime | None = _ts(nullable=True)
+    postmortem_reminder_at: datetime | None = _ts(nullable=True, index=True)
+    postmortem_done_at: datetime | None = _ts(nullable=True)
+    postmortem_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
+class TimelineEntry(SQLModel, table=True):
+    """One line of an incident's timeline: an update, a decision, a role change..."""
+
+    __tablename__ = "timeline_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    kind: str = Field(max_length=16)
+    actor: str = Field(max_length=32)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    detail: dict[str, Any] = _json(dict)
+    at: datetime = _ts(nullable=False)
