@@ -41,6 +41,9 @@ class ReleaseService:
         self.db = db
         self.policy = policy
         self.is_approver = is_approver
+        # Other workflows react to release events inside the same transaction (e.g. a critical
+        # release reaching production opens a war room): fn(tx, release, action, origin).
+        self.listeners: list[Callable[[Tx, Release, str, Origin], None]] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -127,6 +130,7 @@ class ReleaseService:
             tx.audit(origin, "release", release.id or 0, "promote", from_state=before,
                      to_state=f"{status}:{target.name}")
             note = " The release is complete." if final else ""
+            self._emit(tx, release, "promote", origin)
             return self._changed(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
         return self.db.run(work)
 
@@ -187,6 +191,7 @@ class ReleaseService:
                      reason=reason)
             text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
             tx.send("post", channel=release.channel_id, text=text)
+            self._emit(tx, release, "rollback", origin)
             return self._changed(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
         return self.db.run(work)
 
@@ -255,6 +260,10 @@ class ReleaseService:
                                    "another approver must (four eyes).")
         if not self.is_approver(user):
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
+
+    def _emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+        for listener in self.listeners:
+            listener(tx, release, action, origin)
 
     def _thread(self, tx: Tx, release: Release, text: str) -> None:
         key = announcement_key(release.id or 0)
