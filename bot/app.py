@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
 from bot.outbox import OutboxSender
-from bot.releases.service import ReleaseService
+from bot.releases.service import ANNOUNCEMENT, ReleaseService
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
@@ -48,6 +48,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
                         outbox=outbox, directory=directory)
     services.releases = ReleaseService(db, settings.policy, directory.is_approver)
+    outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
     _add_incidents(services)
     return services
 

@@ -1,9 +1,11 @@
 """Delivers queued Slack calls after their transaction commits.
 
-Rows are claimed (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), sent in id order, and marked
+Rows are claimed in id order (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), sent, and marked
 sent; a failure is retried with back-off, so a Slack hiccup never loses a message. A call
 that needs another call's result (an update needs the ts of the post) names it with
-``bot.tx.ref`` and waits until that result is stored.
+``bot.tx.ref`` and waits until that result is stored. Messages that mirror state (a release
+announcement) are rendered by a registered renderer at send time, so they are always
+current and a burst of changes becomes one update.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from storage.models import OutboxMessage, SlackRef
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 OnStored = Callable[[Session, str, dict[str, Any]], None]
+# A renderer turns a stored payload into a gateway call: (op, args).
+Renderer = Callable[[Session, dict[str, Any]], tuple[str, dict[str, Any]] | None]
 
 
 class _Unresolved(Exception):
@@ -48,12 +52,13 @@ def _resolve(value: Any, session: Session) -> Any:
 class OutboxSender:
     """A background thread per process that drains the outbox."""
 
-    def __init__(self, engine: Any, gateway: SlackGateway, clock: Clock, *, batch: int = 20) -> None:
+    def __init__(self, engine: Any, gateway: SlackGateway, clock: Clock, *, batch: int = 50) -> None:
         self.engine = engine
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
         self.on_stored: list[OnStored] = []
+        self.renderers: dict[str, Renderer] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -64,6 +69,7 @@ class OutboxSender:
 
     def start(self) -> None:
         """Start the sender thread."""
+        self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="warroom-outbox", daemon=True)
         self._thread.start()
 
@@ -78,17 +84,33 @@ class OutboxSender:
         while not self._stop.is_set():
             try:
                 busy = self.drain_once()
-            except Exception:  # keep the thread alive; the row stays pending
+            except Exception:  # keep the thread alive; the rows stay pending
                 log.exception("outbox pass failed")
                 busy = False
             if not busy:
-                self._wake.wait(0.5)
+                self._wake.wait(0.25)
                 self._wake.clear()
 
+    def drain_once(self) -> bool:
+        """Send what is due now; True when anything was claimed."""
+        claimed = self._claim()
+        for row_id in claimed:
+            call = self._prepare(row_id)
+            if call is None:
+                continue
+            try:
+                result: dict[str, Any] | None = getattr(self.gateway, call[0])(**call[1])
+                error: Exception | None = None
+            except Exception as exc:  # recorded on the row; connection trouble is retried
+                result, error = None, exc
+            self._record(row_id, result, error)
+        return bool(claimed)
+
     def _claim(self) -> list[int]:
+        """Claim due rows in one short write transaction; drop superseded updates."""
         now = self.clock.now()
         with session_scope(self.engine) as s:
-            stmt = (select(OutboxMessage.id)
+            stmt = (select(OutboxMessage)
                     .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed.is_(False),  # type: ignore[union-attr,attr-defined]
                            OutboxMessage.not_before <= now,
                            or_(OutboxMessage.claimed_until.is_(None),  # type: ignore[union-attr]
@@ -96,73 +118,72 @@ class OutboxSender:
                     .order_by(OutboxMessage.id).limit(self.batch))  # type: ignore[arg-type]
             if is_postgres(self.engine):
                 stmt = stmt.with_for_update(skip_locked=True)
-            ids = [row for row in s.execute(stmt).scalars()]
-            for row_id in ids:
-                row = s.get(OutboxMessage, row_id)
-                assert row is not None
-                row.claimed_until = now + timedelta(seconds=60)
-        return ids
+            rows = list(s.execute(stmt).scalars())
+            newest: dict[str, int] = {}
+            for row in rows:
+                if row.coalesce_key:
+                    newest[row.coalesce_key] = max(newest.get(row.coalesce_key, 0), row.id or 0)
+            claimed = []
+            for row in rows:
+                if row.coalesce_key and (row.id or 0) < newest[row.coalesce_key]:
+                    row.sent_at, row.last_error = now, "superseded"
+                else:
+                    row.claimed_until = now + timedelta(seconds=60)
+                    claimed.append(row.id or 0)
+        return claimed
 
-    def drain_once(self) -> bool:
-        """Send what is due now; True when anything was attempted."""
-        ids = self._claim()
-        for row_id in ids:
-            self._deliver(row_id)
-        return bool(ids)
+    def _prepare(self, row_id: int) -> tuple[str, dict[str, Any]] | None:
+        """Resolve references and render, reading only (no write lock is held)."""
+        with Session(self.engine, expire_on_commit=False) as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None:
+                return None
+            try:
+                call = self._render(s, row.op, _resolve(row.payload, s))
+            except _Unresolved as missing:
+                self._release(row_id, str(missing))
+                return None
+        if call is None:
+            self._record(row_id, None, None)
+        return call
 
-    def _deliver(self, row_id: int) -> None:
+    def _release(self, row_id: int, missing: str) -> None:
+        # What it depends on is not posted yet: hand the row back, unless it waited too long.
         now = self.clock.now()
         with session_scope(self.engine) as s:
             row = s.get(OutboxMessage, row_id)
-            if row is None or row.sent_at is not None:
+            if row is None:
                 return
-            coalesce = row.payload.get("coalesce")
-            if coalesce and self._superseded(s, row, coalesce):
-                row.sent_at = now
-                row.last_error = "superseded"
-                return
-            try:
-                args = _resolve({k: v for k, v in row.payload.items() if k != "coalesce"}, s)
-            except _Unresolved as missing:
-                row.claimed_until = None
-                if now - row.created_at > timedelta(minutes=10):
-                    row.failed = True  # what it waited for never got posted
-                    row.last_error = f"unresolved {missing}"
-                    return
-                row.not_before = now + timedelta(milliseconds=200)
-                return
-            try:
-                result = getattr(self.gateway, row.op)(**args)
-            except SlackCallFailed as exc:
-                row.attempts += 1
-                row.last_error = exc.error
-                row.claimed_until = None
-                if exc.permanent or row.attempts >= MAX_ATTEMPTS:
-                    row.failed = True
-                    log.warning("giving up on outbox %s %s: %s", row.id, row.op, exc.error)
-                else:
-                    row.not_before = now + timedelta(seconds=min(2 ** row.attempts, 300))
-                return
-            except Exception as exc:  # connection trouble beyond the client's retries
-                row.attempts += 1
-                row.last_error = type(exc).__name__
-                row.claimed_until = None
-                row.not_before = now + timedelta(seconds=min(2 ** row.attempts, 300))
-                log.warning("outbox %s %s failed: %s", row.id, row.op, type(exc).__name__)
-                return
-            row.sent_at = now
-            if row.store_as:
-                self._store(s, row.store_as, result)
+            row.claimed_until = None
+            row.not_before = now + timedelta(milliseconds=100)
+            if now - row.created_at > timedelta(minutes=10):
+                row.failed, row.last_error = True, f"unresolved {missing}"
 
-    def _superseded(self, s: Session, row: OutboxMessage, key: str) -> bool:
-        # A newer pending update of the same message makes this one redundant.
-        newer = s.execute(
-            select(OutboxMessage.id).where(
-                OutboxMessage.id > row.id, OutboxMessage.sent_at.is_(None),  # type: ignore[operator,union-attr]
-                OutboxMessage.failed.is_(False), OutboxMessage.op == row.op,  # type: ignore[attr-defined]
-            )
-        ).scalars()
-        return any((s.get(OutboxMessage, i) or row).payload.get("coalesce") == key for i in newer)
+    def _render(self, s: Session, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        renderer = self.renderers.get(op)
+        return renderer(s, args) if renderer else (op, args)
+
+    def _record(self, row_id: int, result: dict[str, Any] | None, error: Exception | None) -> None:
+        now = self.clock.now()
+        with session_scope(self.engine) as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is None:
+                return
+            row.claimed_until = None
+            if error is None:
+                row.sent_at = now
+                if row.store_as and result is not None:
+                    self._store(s, row.store_as, result)
+                return
+            row.attempts += 1
+            row.last_error = error.error if isinstance(error, SlackCallFailed) else type(error).__name__
+            permanent = isinstance(error, SlackCallFailed) and error.permanent
+            if permanent or row.attempts >= MAX_ATTEMPTS:
+                row.failed = True
+                log.warning("giving up on outbox %s %s: %s", row.id, row.op, row.last_error)
+            else:
+                row.not_before = now + timedelta(seconds=min(2 ** row.attempts, 300))
+                log.info("outbox %s %s failed (%s); retrying", row.id, row.op, row.last_error)
 
     def _store(self, s: Session, key: str, result: dict[str, Any]) -> None:
         existing = s.get(SlackRef, key)

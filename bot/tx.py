@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, insert, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from bot.clock import Clock
@@ -43,50 +44,67 @@ def ref(key: str, field: str = "ts") -> dict[str, str]:
 
 
 class Tx:
-    """The unit of work handed to workflow code."""
+    """The unit of work handed to workflow code.
+
+    Audit rows, outgoing messages and idempotency keys are buffered and written with one
+    Core insert each when the transaction ends: far cheaper than ORM objects on the ack path.
+    """
 
     def __init__(self, session: Session, now: datetime) -> None:
         self.session = session
         self.now = now
-        self.queued = 0
+        self._keys: list[dict[str, Any]] = []
+        self._audit: list[dict[str, Any]] = []
+        self._outbox: list[dict[str, Any]] = []
+
+    @property
+    def queued(self) -> int:
+        """How many Slack calls this transaction queued."""
+        return len(self._outbox)
 
     def once(self, key: str | None) -> None:
-        """Record an idempotency key; raise Duplicate when it was seen before."""
-        if not key:
-            return
-        if self.session.get(ProcessedRequest, key) is not None:
-            raise Duplicate(key)
-        self.session.add(ProcessedRequest(key=key, at=self.now))
+        """Record an idempotency key; a second use of it makes Database.run raise Duplicate."""
+        if key:
+            self._keys.append({"key": key, "at": self.now})
 
-    def send(self, op: str, *, store_as: str | None = None, delay: float = 0, **payload: Any) -> None:
+    def send(self, op: str, *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0,
+             **payload: Any) -> None:
         """Queue a Slack call to run after commit (see bot.outbox for the ops)."""
-        self.session.add(OutboxMessage(
-            op=op, payload=payload, store_as=store_as, created_at=self.now,
-            not_before=self.now + timedelta(seconds=delay),
-        ))
-        self.queued += 1
+        self._outbox.append({
+            "op": op, "payload": payload, "store_as": store_as, "coalesce_key": coalesce, "attempts": 0,
+            "created_at": self.now, "not_before": self.now + timedelta(seconds=delay), "failed": False,
+        })
 
     def audit(self, origin: Origin, subject: str, subject_id: int, action: str, *,
               from_state: str | None = None, to_state: str | None = None,
               reason: str | None = None, **detail: Any) -> None:
         """Append an audit row: who, when, what, from which request, why."""
-        self.session.add(AuditEntry(
-            subject=subject, subject_id=subject_id, actor=origin.user, action=action,
-            from_state=from_state, to_state=to_state, reason=reason, source=origin.source,
-            request_id=origin.request_id, detail=detail, at=self.now,
-        ))
+        self._audit.append({
+            "subject": subject, "subject_id": subject_id, "actor": origin.user, "action": action,
+            "from_state": from_state, "to_state": to_state, "reason": reason, "source": origin.source,
+            "request_id": origin.request_id, "detail": detail, "at": self.now,
+        })
 
     def save(self, row: SQLModel, **changes: Any) -> None:
         """Compare-and-set: apply ``changes`` only if nobody bumped ``row_version`` meanwhile."""
         model = type(row)
         seen = row.row_version  # type: ignore[attr-defined]
         changes["row_version"] = seen + 1
-        stmt = (update(model).where(model.id == row.id, model.row_version == seen)  # type: ignore[attr-defined]
-                .values(**changes).execution_options(synchronize_session=False))
-        if self.session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
+        table = model.__table__  # type: ignore[attr-defined]
+        stmt = update(table).where(table.c.id == row.id, table.c.row_version == seen).values(**changes)  # type: ignore[attr-defined]
+        # Core, not ORM: the ORM's bulk-update machinery costs more than the query itself.
+        if self.session.connection().execute(stmt).rowcount != 1:
             raise Conflict(f"{model.__name__} {row.id} changed meanwhile")  # type: ignore[attr-defined]
         for key, value in changes.items():
-            setattr(row, key, value)
+            # The row in memory now matches the database; nothing is left for the ORM to flush.
+            set_committed_value(row, key, value)
+
+    def finish(self) -> None:
+        """Write the buffered rows; called just before commit."""
+        for model, rows in ((ProcessedRequest, self._keys), (AuditEntry, self._audit),
+                            (OutboxMessage, self._outbox)):
+            if rows:
+                self.session.connection().execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
 
 class Database:
@@ -103,6 +121,7 @@ class Database:
         with session_scope(self.engine) as session:
             tx = Tx(session, self.clock.now())
             yield tx
+            tx.finish()
         if tx.queued and self.on_commit:
             self.on_commit()
 

@@ -3,8 +3,9 @@ queue instead of failing; PostgreSQL runs at READ COMMITTED with compare-and-set
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -48,8 +49,13 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # Take the write lock up front: two readers that both upgrade to writers deadlock.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the lock up front (two readers that both upgrade to writers deadlock);
+        # readers begin deferred so they never wait for, or hold up, a writer.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+WRITE_OPTION = "warroom_write"
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -57,10 +63,22 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+_write_locks: dict[int, threading.Lock] = {}
+
+
+def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
+    # SQLite has one writer at a time; queueing writers of this process on a Python lock
+    # keeps them out of SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _write_locks.setdefault(id(engine), threading.Lock())
+
+
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """One transaction: commit on success, roll back on any error."""
-    with Session(engine, expire_on_commit=False) as session:
+    """One write transaction: commit on success, roll back on any error."""
+    with _write_lock(engine), \
+            Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -103,6 +103,8 @@ class OutboxMessage(SQLModel, table=True):
     payload: dict[str, Any] = _json(dict)
     # Store the resulting channel/ts under this SlackRef key (e.g. "release:3:announcement").
     store_as: str | None = Field(default=None, max_length=96)
+    # Of several pending rows with one key only the newest is sent (e.g. updates of one message).
+    coalesce_key: str | None = Field(default=None, max_length=96, index=True)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts(nullable=False)

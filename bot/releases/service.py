@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -27,6 +28,9 @@ class ReleaseView:
     release: Release
     approvals: list[Approval]
     needed: int
+
+
+ANNOUNCEMENT = "release_announcement"
 
 
 def announcement_key(release_id: int) -> str:
@@ -95,12 +99,10 @@ class ReleaseService:
             assert release.id is not None
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
                      version=release.version, risk=release.risk, type=release.type)
-            view = self._view(s, release)
-            text, blocks = render.announcement(view, self.policy, tx.now)
-            tx.send("post", store_as=announcement_key(release.id), channel=release.channel_id,
-                    text=text, blocks=blocks)
+            tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
+                    channel=release.channel_id)
             self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
-            return view
+            return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
     def promote(self, version: str, origin: Origin, *, expected_stage: str | None = None) -> ReleaseView:
@@ -131,7 +133,8 @@ class ReleaseService:
                      to_state=f"{status}:{target.name}")
             note = " The release is complete." if final else ""
             self._emit(tx, release, "promote", origin)
-            return self._changed(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
+            self._announce(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
+            return self._view(tx.session, release)
         return self.db.run(work)
 
     def approve(self, version: str, origin: Origin) -> ReleaseView:
@@ -144,14 +147,17 @@ class ReleaseService:
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
                                         "approvals are given before production.")
-            if any(a.user_id == origin.user for a in self._approvals(tx.session, release)):
+            approvals = self._approvals(tx.session, release)
+            if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
-            tx.session.add(Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now))
+            approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
+            tx.session.add(approval)
             # Bump the row so two approvals at once serialise through compare-and-set.
             tx.save(release, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "approve", from_state=release.stage,
                      to_state=release.stage)
-            return self._changed(tx, release, f"Approved by {mention(origin.user)}.")
+            self._announce(tx, release, f"Approved by {mention(origin.user)}.")
+            return ReleaseView(release, [*approvals, approval], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
     def reject(self, version: str, origin: Origin, reason: str = "") -> ReleaseView:
@@ -167,7 +173,8 @@ class ReleaseService:
             tx.audit(origin, "release", release.id or 0, "reject", from_state=ACTIVE, to_state=status,
                      reason=reason or None)
             why = f" Reason: {escape(reason)}" if reason else ""
-            return self._changed(tx, release, f"Rejected by {mention(origin.user)}.{why}")
+            self._announce(tx, release, f"Rejected by {mention(origin.user)}.{why}")
+            return self._view(tx.session, release)
         return self.db.run(work)
 
     def rollback(self, version: str, origin: Origin, reason: str) -> ReleaseView:
@@ -192,7 +199,8 @@ class ReleaseService:
             text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
             tx.send("post", channel=release.channel_id, text=text)
             self._emit(tx, release, "rollback", origin)
-            return self._changed(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
+            self._announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
+            return self._view(tx.session, release)
         return self.db.run(work)
 
     def override_freeze(self, version: str, origin: Origin, reason: str) -> ReleaseView:
@@ -209,7 +217,8 @@ class ReleaseService:
             override = {"by": origin.user, "reason": reason[:1000], "at": tx.now.isoformat()}
             tx.save(release, freeze_override=override, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "override_freeze", reason=reason)
-            return self._changed(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
+            self._announce(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
+            return self._view(tx.session, release)
         return self.db.run(work)
 
     def set_checklist(self, version: str, origin: Origin, ticked: list[str]) -> ReleaseView:
@@ -233,7 +242,8 @@ class ReleaseService:
             tx.save(release, checklist=kept, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "checklist", ticked=added, unticked=removed)
             done = ", ".join(gates.checklist_label(self.policy, k) for k in added) or "nothing new"
-            return self._changed(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
+            self._announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
+            return self._view(tx.session, release)
         return self.db.run(work)
 
     # --- helpers -----------------------------------------------------------------------
@@ -269,13 +279,20 @@ class ReleaseService:
         key = announcement_key(release.id or 0)
         tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text)
 
-    def _changed(self, tx: Tx, release: Release, event: str) -> ReleaseView:
+    def _announce(self, tx: Tx, release: Release, event: str) -> None:
         """Queue the in-place update of the announcement and a timeline line in its thread."""
-        view = self._view(tx.session, release)
-        text, blocks = render.announcement(view, self.policy, tx.now)
         key = announcement_key(release.id or 0)
-        tx.send("update", channel=ref(key, "channel"), ts=ref(key, "ts"), text=text, blocks=blocks,
+        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
                 coalesce=key)
         self._thread(tx, release, event)
-        return view
+
+    def render_announcement(self, s: Session, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Outbox renderer: the announcement as it stands when sent (post, or update in place)."""
+        release = s.get(Release, args["release_id"])
+        if release is None:
+            return None
+        text, blocks = render.announcement(self._view(s, release), self.policy, self.db.clock.now())
+        if args.get("ts"):
+            return "update", {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
+        return "post", {"channel": args["channel"], "text": text, "blocks": blocks}
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 11:38:09.079664
+Create Date: 2026-11-27 11:50:11.028890
 """
 from alembic import op
 import sqlalchemy as sa
@@ -77,6 +77,7 @@ def upgrade() -> None:
     sa.Column('op', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('store_as', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
+    sa.Column('coalesce_key', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
@@ -87,6 +88,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_outbox_message_coalesce_key'), ['coalesce_key'], unique=False)
         batch_op.create_index('ix_outbox_pending', ['sent_at', 'not_before'], unique=False)
 
     op.create_table('processed_request',
@@ -179,6 +181,7 @@ def downgrade() -> None:
     op.drop_table('processed_request')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_pending')
+        batch_op.drop_index(batch_op.f('ix_outbox_message_coalesce_key'))
 
     op.drop_table('outbox_message')
     with op.batch_alter_table('incident', schema=None) as batch_op:

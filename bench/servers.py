@@ -1,0 +1,90 @@
+"""Servers for the benchmarks, each run in its own process so the load generator's own
+work never shares a GIL with what it measures.
+
+    python bench/servers.py slack PORT                 # loopback Slack Web API stand-in
+    python bench/servers.py warroom PORT API_URL DB    # the real bot
+    python bench/servers.py bare PORT API_URL                 # a bare Bolt app that only acks
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SECRET = "bench-signing-secret"  # noqa: S105
+_ts = itertools.count(1)
+
+
+def slack_stub() -> Starlette:
+    """Answers every Web API method with ok and a fresh ts, like Slack does."""
+
+    async def method(request: Request) -> Response:
+        name = request.path_params["method"]
+        ts = f"{int(time.time())}.{next(_ts):06d}"
+        if name == "auth.test":
+            return JSONResponse({"ok": True, "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "team_id": "T0",
+                                 "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
+        if name == "conversations.create":
+            return JSONResponse({"ok": True, "channel": {"id": f"C{next(_ts)}", "name": "x"}})
+        return JSONResponse({"ok": True, "channel": "C0RELEASES", "ts": ts, "message_ts": ts})
+
+    return Starlette(routes=[Route("/api/{method}", method, methods=["POST"])])
+
+
+def bare_bolt(api_url: str) -> Starlette:
+    """Bolt's default mode: the listener runs in a thread and Bolt polls for the ack."""
+    from slack_bolt import App
+    from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+    from slack_sdk import WebClient
+
+    client = WebClient(token="xoxb-bench", base_url=api_url)  # noqa: S106
+    app = App(signing_secret=SECRET, client=client, token_verification_enabled=False)
+
+    @app.command("/release")
+    def command(ack):  # type: ignore[no-untyped-def]
+        ack()
+
+    @app.action("release_approve")
+    def approve(ack):  # type: ignore[no-untyped-def]
+        ack()
+
+    async def events(request: Request) -> Response:
+        body = await request.body()
+        return to_starlette_response(await run_in_threadpool(app.dispatch, to_bolt_request(request, body)))
+
+    return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
+
+
+def warroom(api_url: str, db_url: str) -> Starlette:
+    """The real bot, on the same server stack."""
+    from bot.app import build_runtime
+    from bot.settings import load_settings
+
+    settings = load_settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api_url,
+                             DATABASE_URL=db_url, WARROOM_APPROVERS="U0APPROVE1,U0APPROVE2",
+                             WARROOM_FREEZE_DAYS="")
+    return build_runtime(settings).asgi
+
+
+def main() -> None:
+    """Run one server until killed."""
+    kind, port = sys.argv[1], int(sys.argv[2])
+    if kind == "slack":
+        asgi = slack_stub()
+    elif kind == "bare":
+        asgi = bare_bolt(sys.argv[3])
+    else:
+        asgi = warroom(sys.argv[3], sys.argv[4])
+    uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()
