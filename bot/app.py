@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -66,10 +67,16 @@ def build_bolt(services: Services) -> App:
     settings = services.settings
     secret = (settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
               else LOCAL_SIGNING_SECRET)
+    token = services.gateway.client.token or LOCAL_BOT_TOKEN
+
+    def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
+        # One workspace, one token: no auth.test call in the first request's ack path.
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
+
     app = App(
         signing_secret=secret,
         client=services.gateway.client,
-        token_verification_enabled=False,
+        authorize=authorize,
         # Our listeners only touch the database; Slack calls go through the outbox, so the
         # response can wait for the listener and skip Bolt's ack polling.
         process_before_response=True,

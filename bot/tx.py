@@ -46,14 +46,13 @@ def ref(key: str, field: str = "ts") -> dict[str, str]:
 class Tx:
     """The unit of work handed to workflow code.
 
-    Audit rows, outgoing messages and idempotency keys are buffered and written with one
+    Audit rows and outgoing messages are buffered and written with one
     Core insert each when the transaction ends: far cheaper than ORM objects on the ack path.
     """
 
     def __init__(self, session: Session, now: datetime) -> None:
         self.session = session
         self.now = now
-        self._keys: list[dict[str, Any]] = []
         self._audit: list[dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
 
@@ -65,7 +64,10 @@ class Tx:
     def once(self, key: str | None) -> None:
         """Record an idempotency key; a second use of it makes Database.run raise Duplicate."""
         if key:
-            self._keys.append({"key": key, "at": self.now})
+            # Inserted at once, before any check, so a re-delivery fails here (as Duplicate)
+            # and not on some business rule the first delivery already changed.
+            self.session.connection().execute(insert(ProcessedRequest.__table__),  # type: ignore[attr-defined]
+                                              {"key": key, "at": self.now})
 
     def send(self, op: str, *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0,
              **payload: Any) -> None:
@@ -101,8 +103,7 @@ class Tx:
 
     def finish(self) -> None:
         """Write the buffered rows; called just before commit."""
-        for model, rows in ((ProcessedRequest, self._keys), (AuditEntry, self._audit),
-                            (OutboxMessage, self._outbox)):
+        for model, rows in ((AuditEntry, self._audit), (OutboxMessage, self._outbox)):
             if rows:
                 self.session.connection().execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
 
