@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
 from bot.outbox import OutboxSender
+from bot.pacing import ChannelPacer
 from bot.releases.service import ANNOUNCEMENT, ReleaseService
 from bot.scheduler import DueWork
 from bot.services import Services
@@ -43,7 +44,8 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
         upgrade(engine)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else LOCAL_BOT_TOKEN
     gateway = SlackGateway(make_client(token, settings.slack_api_url))
-    outbox = OutboxSender(engine, gateway, clock)
+    pacer = ChannelPacer(settings.channel_rate, settings.channel_burst)
+    outbox = OutboxSender(engine, gateway, clock, pacer=pacer)
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,

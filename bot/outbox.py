@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from bot.clock import Clock
 from bot.gateway import SlackCallFailed, SlackGateway
+from bot.pacing import ChannelPacer
 from storage.db import is_postgres, session_scope
 from storage.models import OutboxMessage, SlackRef
 
@@ -52,8 +53,10 @@ def _resolve(value: Any, session: Session) -> Any:
 class OutboxSender:
     """A background thread per process that drains the outbox."""
 
-    def __init__(self, engine: Any, gateway: SlackGateway, clock: Clock, *, batch: int = 50) -> None:
+    def __init__(self, engine: Any, gateway: SlackGateway, clock: Clock, *, batch: int = 50,
+                 pacer: ChannelPacer | None = None) -> None:
         self.engine = engine
+        self.pacer = pacer
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
@@ -92,10 +95,13 @@ class OutboxSender:
                 self._wake.clear()
 
     def drain_once(self) -> bool:
-        """Send what is due now; True when anything was claimed."""
+        """Send what is due now; True when anything was sent (so there may be more to do)."""
         claimed = self._claim()
-        for row_id in claimed:
-            call = self._prepare(row_id)
+        ready, later = self._resolve_all(claimed)
+        if later:
+            self._release(later)
+        for row_id, op, args in ready:
+            call = self._render_one(row_id, op, args)
             if call is None:
                 continue
             try:
@@ -104,7 +110,40 @@ class OutboxSender:
             except Exception as exc:  # recorded on the row; connection trouble is retried
                 result, error = None, exc
             self._record(row_id, result, error)
-        return bool(claimed)
+        return bool(ready)
+
+    def _resolve_all(self, ids: list[int]) -> tuple[list[tuple[int, str, dict[str, Any]]], dict[int, float]]:
+        """Fill in references and apply pacing; rows that must wait get a delay in seconds."""
+        ready: list[tuple[int, str, dict[str, Any]]] = []
+        later: dict[int, float] = {}
+        with Session(self.engine, expire_on_commit=False) as s:
+            for row_id in ids:
+                row = s.get(OutboxMessage, row_id)
+                if row is None:
+                    continue
+                try:
+                    args = _resolve(row.payload, s)
+                except _Unresolved:
+                    # What it depends on is not posted yet (maybe paced): look again soon,
+                    # less often the longer it waits.
+                    age = (self.clock.now() - row.created_at).total_seconds()
+                    later[row_id] = min(0.1 + age / 4, 5.0)
+                    continue
+                wait = self.pacer.delay(row_id, row.op, args.get("channel")) if self.pacer else 0.0
+                if wait > 0:
+                    later[row_id] = wait
+                else:
+                    ready.append((row_id, row.op, args))
+        return ready, later
+
+    def _render_one(self, row_id: int, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        if op not in self.renderers:
+            return op, args
+        with Session(self.engine, expire_on_commit=False) as s:
+            call = self.renderers[op](s, args)
+        if call is None:
+            self._record(row_id, None, None)
+        return call
 
     def _claim(self) -> list[int]:
         """Claim due rows in one short write transaction; drop superseded updates."""
@@ -132,36 +171,18 @@ class OutboxSender:
                     claimed.append(row.id or 0)
         return claimed
 
-    def _prepare(self, row_id: int) -> tuple[str, dict[str, Any]] | None:
-        """Resolve references and render, reading only (no write lock is held)."""
-        with Session(self.engine, expire_on_commit=False) as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is None:
-                return None
-            try:
-                call = self._render(s, row.op, _resolve(row.payload, s))
-            except _Unresolved as missing:
-                self._release(row_id, str(missing))
-                return None
-        if call is None:
-            self._record(row_id, None, None)
-        return call
-
-    def _release(self, row_id: int, missing: str) -> None:
-        # What it depends on is not posted yet: hand the row back, unless it waited too long.
+    def _release(self, delays: dict[int, float]) -> None:
+        """Hand rows back to wait (pacing, or a reference not posted yet), in one transaction."""
         now = self.clock.now()
         with session_scope(self.engine) as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is None:
-                return
-            row.claimed_until = None
-            row.not_before = now + timedelta(milliseconds=100)
-            if now - row.created_at > timedelta(minutes=10):
-                row.failed, row.last_error = True, f"unresolved {missing}"
-
-    def _render(self, s: Session, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        renderer = self.renderers.get(op)
-        return renderer(s, args) if renderer else (op, args)
+            for row_id, wait in delays.items():
+                row = s.get(OutboxMessage, row_id)
+                if row is None:
+                    continue
+                row.claimed_until = None
+                row.not_before = now + timedelta(seconds=wait)
+                if now - row.created_at > timedelta(hours=1):
+                    row.failed, row.last_error = True, "what it refers to was never posted"
 
     def _record(self, row_id: int, result: dict[str, Any] | None, error: Exception | None) -> None:
         now = self.clock.now()

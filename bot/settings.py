@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     status_interval: int | None = Field(default=None, ge=1, alias="WARROOM_STATUS_INTERVAL")
     postmortem_due: int | None = Field(default=None, ge=1, alias="WARROOM_POSTMORTEM_DUE")
     incidents_channel: str | None = Field(default=None, alias="WARROOM_INCIDENTS_CHANNEL")
+    channel_rate: float = Field(default=1.0, gt=0, alias="WARROOM_SLACK_CHANNEL_RATE")
+    channel_burst: int = Field(default=10, ge=1, alias="WARROOM_SLACK_CHANNEL_BURST")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
 
     @field_validator("approvers", "freeze_days", mode="before")

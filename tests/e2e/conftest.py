@@ -27,6 +27,9 @@ BASE_ENV = {
     # Today may be a Friday; tests that check the freeze set it themselves.
     "WARROOM_FREEZE_DAYS": "",
     "WARROOM_SCHEDULER_TICK": "0.2",
+    # Scenario tests post many messages into one channel in a few seconds; the pacing that
+    # keeps a real workspace under Slack's 1 message/s/channel is tested on its own.
+    "WARROOM_SLACK_CHANNEL_RATE": "200",
 }
 
 
