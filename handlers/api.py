@@ -72,9 +72,17 @@ def routes(services: Services) -> list[BaseRoute]:
     def get_release(request: Request) -> Any:
         return release_json(services.releases.get(request.path_params["version"]))
 
+    def release_audit(request: Request) -> Any:
+        entries = services.releases.audit(request.path_params["version"])
+        return {"audit": [
+            {"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "from": e.from_state, "to": e.to_state,
+             "reason": e.reason, "source": e.source, "request_id": e.request_id, "detail": e.detail}
+            for e in entries]}
+
     out: list[BaseRoute] = [
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
+        Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),
     ]
     for path, endpoint in extra_routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))

@@ -18,7 +18,7 @@ from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, Incident, Release
+from storage.models import Approval, AuditEntry, Incident, Release
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,14 @@ class ReleaseService:
         """One release by version, or NotFound."""
         with self.db.read() as s:
             return self._view(s, self._find(s, version))
+
+    def audit(self, version: str) -> list[AuditEntry]:
+        """The release's audit trail, oldest first."""
+        with self.db.read() as s:
+            release = self._find(s, version)
+            return list(s.exec(select(AuditEntry).where(AuditEntry.subject == "release",
+                                                        AuditEntry.subject_id == release.id)
+                               .order_by(col(AuditEntry.id))).all())
 
     def recent(self, limit: int = 10) -> list[ReleaseView]:
         """The most recently started releases, newest first."""
