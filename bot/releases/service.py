@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy
-from bot.releases import gates, render
+from bot.releases import gates, modals, render
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.text import escape, mention
@@ -253,6 +253,19 @@ class ReleaseService:
             self._announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
             return self._view(tx.session, release)
         return self.db.run(work)
+
+    def ask_reason(self, action: str, version: str, origin: Origin, trigger_id: str) -> None:
+        """Open the reason form for a rollback, rejection or override, if this user may do it."""
+        verbs = {"rollback": "rollback", "reject": "reject", "override": "override_freeze"}
+        with self.db.transaction() as tx:
+            release = self._find(tx.session, version)
+            if action == "rollback":
+                if not self.is_approver(origin.user):
+                    raise PermissionDenied("Only an approver may roll back a release.")
+            else:
+                self._check_approver(release, origin.user, action)
+            next_status(release.version, release.status, verbs[action])
+            tx.send("open_view", trigger_id=trigger_id, view=modals.reason_modal(action, release.version))
 
     # --- helpers -----------------------------------------------------------------------
     def _find(self, s: Session, version: str) -> Release:

@@ -29,12 +29,14 @@ def register(app: App, services: Services) -> None:
 
     @app.action("release_reject")
     def reject(ack: Ack, body: dict[str, Any]) -> None:
-        services.open_modal(body["trigger_id"], modals.reason_modal("reject", button_value(body).get("v", "")))
+        services.releases.ask_reason("reject", button_value(body).get("v", ""), origin(body, SOURCE),
+                                     body["trigger_id"])
         ack()
 
     @app.action("release_rollback")
     def rollback(ack: Ack, body: dict[str, Any]) -> None:
-        services.open_modal(body["trigger_id"], modals.reason_modal("rollback", button_value(body).get("v", "")))
+        services.releases.ask_reason("rollback", button_value(body).get("v", ""), origin(body, SOURCE),
+                                     body["trigger_id"])
         ack()
 
     @app.action("release_checklist")

@@ -124,6 +124,10 @@ def test_rollback_needs_a_reason_and_an_approver(stack: Stack) -> None:
     assert "Only an approver" in resp.json()["text"]
     assert release(stack, "v4.1.0")["status"] == "active"
 
+    # A non-approver's click is refused at once, before any form.
+    stack.ws.click(VIEWER, REL, msg["ts"], "release_rollback")
+    told(stack, VIEWER, "Only an approver may roll back")
+    assert stack.ws.open_views(VIEWER) == []
     # The button asks Slack to confirm, then the bot asks for the reason in a modal.
     stack.ws.click(AP1, REL, msg["ts"], "release_rollback")
     view = stack.ws.wait_for(lambda: stack.ws.open_views(AP1), what="the reason modal")[-1]
@@ -134,9 +138,9 @@ def test_rollback_needs_a_reason_and_an_approver(stack: Stack) -> None:
     body = release(stack, "v4.1.0")
     assert body["status"] == "rolled_back"
     assert body["rollback_reason"] == "Error rate doubled <!channel>"
-    told = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if "rolled back by" in m["text"]])
-    assert "Error rate doubled &lt;!channel&gt;" in told[0]["text"]
-    assert "<!channel>" not in told[0]["text"]
+    notice = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if "rolled back by" in m["text"]])
+    assert "Error rate doubled &lt;!channel&gt;" in notice[0]["text"]
+    assert "<!channel>" not in notice[0]["text"]
     # A rolled-back release goes nowhere.
     resp = stack.ws.command(REQ, REL, "/release", "promote v4.1.0")
     assert "rolled back; it cannot be promoted" in resp.json()["text"]
@@ -228,3 +232,19 @@ def test_slack_rate_limits_are_retried(stack: Stack) -> None:
     assert msg["ts"]
     stack.settle(timeout=10)
     assert not [m for m in stack.outbox() if m.failed]
+
+
+def test_reject_with_a_reason_ends_the_release(stack: Stack) -> None:
+    msg = start(stack, "v4.2.0 risk=medium")
+    stack.ws.click(REQ, REL, msg["ts"], "release_reject")
+    told(stack, REQ, "You started v4.2.0, so you cannot reject it")
+    stack.ws.click(AP2, REL, msg["ts"], "release_reject")
+    view = stack.ws.wait_for(lambda: stack.ws.open_views(AP2), what="the reject form")[-1]
+    stack.ws.submit_view(AP2, view["id"], {"reason": "Missing migration plan"})
+    assert release(stack, "v4.2.0")["status"] == "rejected"
+    stack.settle()
+    final = stack.store.message(REL, msg["ts"])
+    assert "rejected" in final["text"]
+    assert not [b for b in final["blocks"] if b["type"] == "actions"]  # nothing left to click
+    timeline = " ".join(m["text"] for m in stack.ws.thread(REL, msg["ts"])[1:])
+    assert "Rejected by <@U0APPROVE2>. Reason: Missing migration plan" in timeline
