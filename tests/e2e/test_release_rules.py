@@ -15,6 +15,7 @@ def to_staging(stack: Stack, version: str, ts: str) -> None:
     stack.ws.click(AP1, REL, ts, "release_approve")
     stack.ws.click(REQ, REL, ts, "release_promote")
     stack.ws.wait_for(lambda: release(stack, version)["stage"] == "staging")
+    stack.settle()  # the buttons now name the next stage; a stale one would be refused
 
 
 def test_freeze_blocks_production_unless_overridden(make_stack) -> None:
@@ -49,10 +50,12 @@ def test_emergency_hotfix_passes_the_freeze_and_starts_at_staging(make_stack) ->
     msg = start(stack, "v1.0.1 type=hotfix severity=P1 risk=medium")
     assert release(stack, "v1.0.1")["stage"] == "staging"
     stack.ws.click(AP1, REL, msg["ts"], "release_approve")
+    stack.settle()
     stack.ws.click(REQ, REL, msg["ts"], "release_promote")
     stack.ws.wait_for(lambda: release(stack, "v1.0.1")["stage"] == "canary")
     # A P2 hotfix is no emergency: the freeze holds.
     msg2 = start(stack, "v1.0.2 type=hotfix severity=P2")
+    stack.settle()
     stack.ws.click(AP1, REL, msg2["ts"], "release_approve")
     stack.ws.click(REQ, REL, msg2["ts"], "release_promote")
     told(stack, REQ, "frozen today")
