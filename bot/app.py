@@ -64,6 +64,13 @@ def _add_incidents(services: Services) -> None:
     services.incidents = IncidentService(services)
 
 
+class _NoTokenSkippedWarning(logging.Filter):
+    """Bolt warns that SLACK_BOT_TOKEN is ignored when ``authorize`` is given; here that is the design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be ignored" not in record.getMessage()
+
+
 def build_bolt(services: Services) -> App:
     """The Bolt app: verifies signatures, acks from the listener (no 10 ms ack polling)."""
     settings = services.settings
@@ -75,6 +82,7 @@ def build_bolt(services: Services) -> App:
         # One workspace, one token: no auth.test call in the first request's ack path.
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, user_id=user_id, bot_token=token)
 
+    logging.getLogger("slack_bolt.App").addFilter(_NoTokenSkippedWarning())
     app = App(
         signing_secret=secret,
         client=services.gateway.client,

@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="serve when Slack credentials are set, else the sandbox")
     run.add_argument("--host", default=None)
     run.add_argument("--port", type=int, default=None)
+    run.add_argument("--bot-port", type=int, default=3001, help="the bot's own port when the sandbox runs")
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("task", choices=["upgrade"])
     args = parser.parse_args(argv)
@@ -68,10 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             if settings.has_slack_credentials:
                 print("warroom: Slack credentials found; serving your workspace.", flush=True)
                 _serve(settings, args.host or "0.0.0.0", args.port or 8000)
-            else:
-                print("warroom: no Slack credentials (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET) set; "
-                      "starting the local workspace.", flush=True)
-                _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, 3001)
+            else:  # run_sandbox says so in its first lines, with the URL to open
+                _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, args.bot_port)
         else:
             _db_upgrade(settings)
     except ConfigError as exc:

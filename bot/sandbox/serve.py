@@ -45,14 +45,19 @@ def serve_in_thread(
     *,
     startup_timeout: float = 10.0,
     log_level: str = "warning",
+    **options: Any,
 ) -> ServerHandle:
-    """Start `asgi_app` with uvicorn in a daemon thread; port 0 picks a free port. Returns once it serves."""
+    """Serve `asgi_app` with uvicorn in a daemon thread (port 0: a free port; `options`: more Config keywords)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     port = sock.getsockname()[1]
     config = uvicorn.Config(
-        asgi_app, host=host, port=port, log_level=log_level, lifespan="auto", access_log=False
+        asgi_app, host=host, port=port, log_level=log_level, lifespan="auto", access_log=False, **options
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(

@@ -53,6 +53,11 @@ class ObjectsMixin(StoreBase):
         with self._lock:
             self._ratelimit = max(0, int(n))
 
+    def ratelimit_remaining(self) -> int:
+        """How many of the next Web API calls will still answer 429."""
+        with self._lock:
+            return self._ratelimit
+
     def take_ratelimit(self) -> bool:
         """Consume one rate-limited call; True when this call must be refused."""
         with self._lock:

@@ -1,0 +1,185 @@
+"""`warroom sandbox`: the bot and the local Slack workspace (with its browser UI) in one process."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from pydantic import SecretStr
+
+from bot.errors import ConfigError
+from bot.sandbox.seed import APPROVERS_GROUP
+from bot.sandbox.serve import ServerHandle, serve_in_thread
+from bot.sandbox.server import create_workspace_app
+from bot.sandbox.store import SandboxStore
+from bot.sandbox.ui import ui_routes
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.app import Runtime
+
+DEFAULT_STORE_PATH = "warroom-sandbox.db"
+QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "slack_bolt.App")
+LOCAL_API_TOKEN = "local"  # noqa: S105 - lets a user try the JSON API of the local bot
+
+
+def manifest_path() -> Path | None:
+    """The app manifest (the repository's manifest.yml, else one in the working directory)."""
+    for candidate in (Path(__file__).resolve().parents[2] / "manifest.yml", Path.cwd() / "manifest.yml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def loopback(host: str) -> str:
+    """The address to reach a server bound to `host` from this machine."""
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free on `host` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def sandbox_settings(settings: Settings, api_url: str) -> Settings:
+    """The user's settings with the bot pointed at the local workspace and local defaults filled in."""
+    from bot.app import LOCAL_BOT_TOKEN, LOCAL_SIGNING_SECRET
+
+    update: dict[str, Any] = {
+        "slack_api_url": api_url,
+        "slack_bot_token": SecretStr(LOCAL_BOT_TOKEN),
+        "slack_signing_secret": SecretStr(LOCAL_SIGNING_SECRET),
+        "slack_app_token": None,
+    }
+    if not settings.approvers:
+        update["approvers"] = [APPROVERS_GROUP]
+    if settings.api_token is None:
+        update["api_token"] = SecretStr(LOCAL_API_TOKEN)
+    return settings.model_copy(update=update)
+
+
+@dataclass
+class Sandbox:
+    """The bot and the workspace, built and wired, not yet (or already) served."""
+
+    runtime: Runtime
+    store: SandboxStore
+    workspace_app: Any
+    url: str
+    bot_url: str
+    handles: list[ServerHandle]
+
+    def stop(self) -> None:
+        """Stop both servers and close the workspace."""
+        for handle in reversed(self.handles):
+            handle.stop()
+        self.handles.clear()
+        self.workspace_app.state.workspace.close()
+        self.runtime.services.db.engine.dispose()
+        self.store.close()
+
+
+def build_sandbox(
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    bot_port: int = 3001,
+    store_path: str = DEFAULT_STORE_PATH,
+) -> Sandbox:
+    """Build the bot runtime and the workspace app that talk to each other (nothing served yet)."""
+    from bot.app import LOCAL_SIGNING_SECRET, build_runtime  # imported late: migrations log on import
+
+    local = loopback(host)
+    url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
+    runtime = build_runtime(sandbox_settings(settings, f"{url}/api/"))
+    clock = runtime.services.clock
+
+    def advance(seconds: float) -> dict[str, float]:
+        clock.advance(seconds)
+        runtime.due.run_once()  # due work runs at once, not at the next scheduler tick
+        return {"offset_seconds": clock.offset_seconds}
+
+    store = SandboxStore(store_path)
+    app = create_workspace_app(
+        store,
+        f"{bot_url}/slack/events",
+        LOCAL_SIGNING_SECRET,
+        on_clock_advance=advance,
+        manifest_path=manifest_path(),
+        extra_routes=ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+    )
+    app.state.workspace.base_url = url
+    return Sandbox(runtime, store, app, url, bot_url, [])
+
+
+def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0, bot_port: int = 0,
+                  store_path: str = DEFAULT_STORE_PATH) -> Sandbox:
+    """Build and serve both apps in background threads (port 0: a free port); for tests and embedding."""
+    port = port or free_port(loopback(host))
+    bot_port = bot_port or free_port(loopback(host))
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path)
+    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
+    try:
+        handle = _serve(box.workspace_app, host, port, "workspace")
+    except BaseException:
+        box.stop()
+        raise
+    box.handles.append(handle)
+    box.workspace_app.state.stopping = lambda: handle.server.should_exit  # ends open event streams
+    return box
+
+
+def _serve(app: Any, host: str, port: int, what: str) -> ServerHandle:
+    try:
+        return serve_in_thread(app, host=host, port=port, timeout_graceful_shutdown=1)
+    except OSError as exc:
+        flag = "--port" if what == "workspace" else "--bot-port"
+        raise ConfigError(f"cannot serve the {what} on {host}:{port} ({exc.strerror}); "
+                          f"choose another port with {flag}") from exc
+
+
+def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000, bot_port: int = 3001,
+                store_path: str = DEFAULT_STORE_PATH) -> None:
+    """Serve the bot on bot_port and the workspace with its UI on port until Ctrl-C."""
+    print("warroom: no Slack credentials are used here: running the bot with the local Slack workspace.",
+          flush=True)
+    print(f"warroom: open http://{loopback(host)}:{port} in your browser", flush=True)
+    for noisy in QUIET_LOGGERS:  # the scheduler ticks every second; keep the console for what matters
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path)
+    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
+    try:
+        config = uvicorn.Config(box.workspace_app, host=host, port=port, log_level="warning",
+                                access_log=False, timeout_graceful_shutdown=1)
+        server = uvicorn.Server(config)
+        box.workspace_app.state.stopping = lambda: server.should_exit  # ends open event streams
+        sock = _bind(host, port)
+        print(f"warroom: bot on {box.bot_url} (API token: {_api_token(box)}); "
+              f"workspace data in {store_path}, bot data in {settings.database_url}; Ctrl-C stops", flush=True)
+        server.run(sockets=[sock])
+    finally:
+        box.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot serve the workspace on {host}:{port} ({exc.strerror}); "
+                          "choose another port with --port") from exc
+    return sock
+
+
+def _api_token(box: Sandbox) -> str:
+    token = box.runtime.services.settings.api_token
+    return LOCAL_API_TOKEN if token and token.get_secret_value() == LOCAL_API_TOKEN else "as you set it"
