@@ -9,8 +9,10 @@ work never shares a GIL with what it measures.
 from __future__ import annotations
 
 import itertools
+import json
 import sys
 import time
+from urllib.parse import parse_qsl
 
 import uvicorn
 from starlette.applications import Starlette
@@ -24,11 +26,19 @@ _ts = itertools.count(1)
 
 
 def slack_stub() -> Starlette:
-    """Answers every Web API method with ok and a fresh ts, like Slack does."""
+    """Answers every Web API method with ok and a fresh ts, like Slack does; records posts."""
+    posts: list[tuple[float, str, str]] = []
 
     async def method(request: Request) -> Response:
         name = request.path_params["method"]
         ts = f"{int(time.time())}.{next(_ts):06d}"
+        if name == "chat.postMessage":
+            body = await request.body()
+            try:
+                args = json.loads(body)
+            except ValueError:
+                args = dict(parse_qsl(body.decode()))
+            posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80]))
         if name == "auth.test":
             return JSONResponse({"ok": True, "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "team_id": "T0",
                                  "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
@@ -36,7 +46,11 @@ def slack_stub() -> Starlette:
             return JSONResponse({"ok": True, "channel": {"id": f"C{next(_ts)}", "name": "x"}})
         return JSONResponse({"ok": True, "channel": "C0RELEASES", "ts": ts, "message_ts": ts})
 
-    return Starlette(routes=[Route("/api/{method}", method, methods=["POST"])])
+    async def recorded(_: Request) -> Response:
+        return JSONResponse({"posts": posts})
+
+    return Starlette(routes=[Route("/api/{method}", method, methods=["POST"]),
+                             Route("/stub/posts", recorded, methods=["GET"])])
 
 
 def bare_bolt(api_url: str) -> Starlette:
@@ -64,7 +78,7 @@ def bare_bolt(api_url: str) -> Starlette:
 
 
 def warroom(api_url: str, db_url: str) -> Starlette:
-    """The real bot, on the same server stack."""
+    """The real bot, on the same server stack (more settings come from the environment)."""
     from bot.app import build_runtime
     from bot.settings import load_settings
 

@@ -1,0 +1,131 @@
+"""War-room cadence under load: N open incidents, one status update each per interval.
+
+Starts a loopback Slack stand-in and the bot (separate processes), declares N incidents
+with signed `/incident declare` commands spread evenly over one interval, lets the bot run
+for DURATION seconds, then checks against the stand-in's record of what was posted:
+every status update posted exactly once, and how late each was against its due time.
+
+    .venv/bin/python bench/incident_cadence.py [--incidents 1000] [--interval 60] [--duration 300]
+                                               [--db sqlite|URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import calendar
+import os
+import re
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+import httpx
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ack_latency import pct, signed, start  # noqa: E402
+
+STATUS = re.compile(r"Status update: incident #(\d+)")
+
+
+def declare_body(i: int) -> str:
+    """`/incident declare P2 ...` as Slack sends it."""
+    return urlencode({"token": "t", "team_id": "T0", "channel_id": "C0INCIDENTS", "channel_name": "incidents",
+                      "user_id": "U0ONCALL", "user_name": "drew", "command": "/incident",
+                      "text": f"declare P2 bench incident {i}", "trigger_id": f"bench-{i}-{time.time_ns()}",
+                      "response_url": "http://127.0.0.1:9/unused", "api_app_id": "A0"})
+
+
+def epoch(value: object) -> float:
+    """Seconds since the epoch of a naive-UTC timestamp as the database returns it."""
+    at = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return calendar.timegm(at.utctimetuple()) + at.microsecond / 1e6
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak resident memory (VmHWM) in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> int:
+    """Run the scenario and print the figures; exit 1 when an update was doubled or missed."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incidents", type=int, default=1000)
+    parser.add_argument("--interval", type=int, default=60)
+    parser.add_argument("--duration", type=int, default=300)
+    parser.add_argument("--db", default="sqlite")
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="warroom-cadence-")
+    db = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.db
+    os.environ.update(WARROOM_STATUS_INTERVAL=str(args.interval), WARROOM_INCIDENTS_CHANNEL="C0INCIDENTS",
+                      WARROOM_SLACK_CHANNEL_RATE="1")
+    slack, slack_url = start("slack")
+    bot, bot_url = start("warroom", f"{slack_url}/api/", db)
+    client = httpx.Client(timeout=10)
+    try:
+        t0 = time.time()
+        spacing = args.interval / args.incidents
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for i in range(args.incidents):
+                delay = t0 + i * spacing - time.time()
+                if delay > 0:
+                    time.sleep(delay)
+                body = declare_body(i)
+                pool.submit(client.post, f"{bot_url}/slack/events", content=body,
+                            headers=signed(body, "application/x-www-form-urlencoded"))
+        time.sleep(max(0.0, t0 + args.duration - time.time()))
+        end = time.time()
+        posts = client.get(f"{slack_url}/stub/posts").json()["posts"]
+        memory = peak_rss_mib(bot.pid)
+    finally:
+        bot.terminate()
+        bot.wait(30)
+        slack.terminate()
+        slack.wait(10)
+
+    engine = create_engine(db.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as conn:
+        declared = {row.id: row.declared_at for row in conn.execute(text("SELECT id, declared_at FROM incident"))}
+        claims: dict[int, list[datetime]] = defaultdict(list)
+        for row in conn.execute(text("SELECT subject_id, at FROM audit_entry WHERE action = 'status_update' "
+                                     "ORDER BY id")):
+            claims[row.subject_id].append(row.at)
+    received: dict[int, list[float]] = defaultdict(list)
+    for at, _channel, posted in posts:
+        match = STATUS.search(posted)
+        if match:
+            received[int(match.group(1))].append(at)
+
+    lateness, doubled, missed, total = [], 0, 0, 0
+    for incident_id, declared_at in declared.items():
+        sent = sorted(received.get(incident_id, []))
+        done = claims.get(incident_id, [])
+        total += len(sent)
+        doubled += max(0, len(sent) - len(done))
+        # Due times: a full interval after the declaration, then after each update.
+        due = [epoch(declared_at) + args.interval] + [epoch(c) + args.interval for c in done[:-1]]
+        for at, should in zip(sent, due, strict=False):
+            lateness.append(at - should)
+        expected = int((end - epoch(declared_at)) // args.interval)
+        missed += max(0, expected - 1 - len(sent))  # the last one may be in flight at the cut-off
+        doubled += sum(1 for a, b in zip(sent, sent[1:], strict=False) if b - a < args.interval / 2)
+
+    print(f"\n{len(declared)} incidents, interval {args.interval}s, {args.duration}s run ({args.db})")
+    print(f"status updates posted: {total}; doubled: {doubled}; missing: {missed}")
+    if lateness:
+        print(f"lateness vs due time: p50 {pct(lateness, 50):.2f}s  p99 {pct(lateness, 99):.2f}s  "
+              f"max {max(lateness):.2f}s")
+    print(f"bot process peak memory (VmHWM): {memory:.0f} MiB")
+    return 0 if not doubled and not missed and len(declared) == args.incidents else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
