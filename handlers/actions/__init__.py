@@ -5,9 +5,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services import Services
-from handlers.actions import release
+from handlers.actions import incident, release
 
 
 def register(app: App, services: Services) -> None:
     """Register every button."""
     release.register(app, services)
+    incident.register(app, services)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services import Services
-from handlers.commands import release
+from handlers.commands import incident, release
 
 
 def register(app: App, services: Services) -> None:
     """Register every slash command."""
     release.register(app, services)
+    incident.register(app, services)

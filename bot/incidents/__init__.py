@@ -1,0 +1,1 @@
+"""The incident workflow: declare a war room, keep it informed, resolve, follow up."""
