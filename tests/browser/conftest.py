@@ -66,11 +66,12 @@ def page(browser, sandbox: Sandbox) -> Iterator[object]:  # noqa: ANN001 - playw
 
 
 def shoot(page, name: str, *, docs: bool = False) -> Path:  # noqa: ANN001
-    """Save a screenshot under test-artifacts/screenshots (and as docs/screenshot.png when asked)."""
+    """Save a screenshot under test-artifacts/screenshots (and the README's, when asked and enabled)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path))
-    if docs:
+    # A test run leaves the tracked README picture alone unless asked to refresh it.
+    if docs and os.environ.get("WARROOM_REFRESH_DOCS_SCREENSHOT"):
         DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS_SCREENSHOT)
     return path
