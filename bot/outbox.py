@@ -12,21 +12,26 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlmodel import Session
+from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlmodel import Session, col
 
 from bot.clock import Clock
 from bot.gateway import SlackCallFailed, SlackGateway
 from bot.pacing import ChannelPacer
-from storage.db import is_postgres, session_scope
+from storage.db import session_scope
 from storage.models import OutboxMessage, SlackRef
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+BATCH_WINDOW = 0.1  # seconds
+PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
+SWEEP_EVERY = 30.0  # seconds
+KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
 OnStored = Callable[[Session, str, dict[str, Any]], None]
 # A renderer turns a stored payload into a gateway call: (op, args).
 Renderer = Callable[[Session, dict[str, Any]], tuple[str, dict[str, Any]] | None]
@@ -36,17 +41,27 @@ class _Unresolved(Exception):
     """A referenced message has not been posted yet."""
 
 
-def _resolve(value: Any, session: Session) -> Any:
+def _ref_keys(value: Any) -> list[str]:
+    """The SlackRef keys a payload refers to."""
     if isinstance(value, dict):
         if set(value) == {"$ref", "field"}:
-            row = session.get(SlackRef, value["$ref"])
-            found = getattr(row, value["field"], None) if row else None
+            return [value["$ref"]]
+        return [k for v in value.values() for k in _ref_keys(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in _ref_keys(v)]
+    return []
+
+
+def _resolve(value: Any, refs: dict[str, SlackRef]) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "field"}:
+            found = getattr(refs.get(value["$ref"]), value["field"], None)
             if found is None:
                 raise _Unresolved(value["$ref"])
             return found
-        return {k: _resolve(v, session) for k, v in value.items()}
+        return {k: _resolve(v, refs) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, session) for v in value]
+        return [_resolve(v, refs) for v in value]
     return value
 
 
@@ -84,22 +99,26 @@ class OutboxSender:
             self._thread.join(timeout)
 
     def _loop(self) -> None:
+        next_sweep = time.monotonic() + SWEEP_EVERY
         while not self._stop.is_set():
             try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_EVERY
+                    self.sweep()
                 busy = self.drain_once()
             except Exception:  # keep the thread alive; the rows stay pending
                 log.exception("outbox pass failed")
                 busy = False
             if not busy:
-                self._wake.wait(0.25)
+                if self._wake.wait(0.25):
+                    # Gather what commits in the next few ms into one pass: under load that
+                    # is one claim per batch instead of one per request.
+                    time.sleep(BATCH_WINDOW)
                 self._wake.clear()
 
     def drain_once(self) -> bool:
         """Send what is due now; True when anything was sent (so there may be more to do)."""
-        claimed = self._claim()
-        ready, later = self._resolve_all(claimed)
-        if later:
-            self._release(later)
+        ready = self._claim()
         for row_id, op, args in ready:
             call = self._render_one(row_id, op, args)
             if call is None:
@@ -112,30 +131,6 @@ class OutboxSender:
             self._record(row_id, result, error)
         return bool(ready)
 
-    def _resolve_all(self, ids: list[int]) -> tuple[list[tuple[int, str, dict[str, Any]]], dict[int, float]]:
-        """Fill in references and apply pacing; rows that must wait get a delay in seconds."""
-        ready: list[tuple[int, str, dict[str, Any]]] = []
-        later: dict[int, float] = {}
-        with Session(self.engine, expire_on_commit=False) as s:
-            for row_id in ids:
-                row = s.get(OutboxMessage, row_id)
-                if row is None:
-                    continue
-                try:
-                    args = _resolve(row.payload, s)
-                except _Unresolved:
-                    # What it depends on is not posted yet (maybe paced): look again soon,
-                    # less often the longer it waits.
-                    age = (self.clock.now() - row.created_at).total_seconds()
-                    later[row_id] = min(0.1 + age / 4, 5.0)
-                    continue
-                wait = self.pacer.delay(row_id, row.op, args.get("channel")) if self.pacer else 0.0
-                if wait > 0:
-                    later[row_id] = wait
-                else:
-                    ready.append((row_id, row.op, args))
-        return ready, later
-
     def _render_one(self, row_id: int, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         if op not in self.renderers:
             return op, args
@@ -145,44 +140,88 @@ class OutboxSender:
             self._record(row_id, None, None)
         return call
 
-    def _claim(self) -> list[int]:
-        """Claim due rows in one short write transaction; drop superseded updates."""
-        now = self.clock.now()
-        with session_scope(self.engine) as s:
-            stmt = (select(OutboxMessage)
-                    .where(OutboxMessage.sent_at.is_(None), OutboxMessage.failed.is_(False),  # type: ignore[union-attr,attr-defined]
-                           OutboxMessage.not_before <= now,
-                           or_(OutboxMessage.claimed_until.is_(None),  # type: ignore[union-attr]
-                               OutboxMessage.claimed_until < now))
-                    .order_by(OutboxMessage.id).limit(self.batch))  # type: ignore[arg-type]
-            if is_postgres(self.engine):
-                stmt = stmt.with_for_update(skip_locked=True)
-            rows = list(s.execute(stmt).scalars())
-            newest: dict[str, int] = {}
-            for row in rows:
-                if row.coalesce_key:
-                    newest[row.coalesce_key] = max(newest.get(row.coalesce_key, 0), row.id or 0)
-            claimed = []
-            for row in rows:
-                if row.coalesce_key and (row.id or 0) < newest[row.coalesce_key]:
-                    row.sent_at, row.last_error = now, "superseded"
-                else:
-                    row.claimed_until = now + timedelta(seconds=60)
-                    claimed.append(row.id or 0)
-        return claimed
+    def _claim(self) -> list[tuple[int, str, dict[str, Any]]]:
+        """Take the due rows: decide while only reading, then write the outcome in bulk.
 
-    def _release(self, delays: dict[int, float]) -> None:
-        """Hand rows back to wait (pacing, or a reference not posted yet), in one transaction."""
+        Superseded updates are dropped, rows whose reference is not posted yet are parked
+        until it is (see _store), paced rows get a later not_before, the rest are claimed.
+        The write lock is held for a few bulk statements only, never for the reading.
+        """
+        now = self.clock.now()
+        table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        with Session(self.engine) as s:
+            rows = list(s.execute(
+                select(table.c.id, table.c.op, table.c.payload, table.c.coalesce_key, table.c.created_at)
+                # Spelled as the partial index ix_outbox_due is, so the planner uses it.
+                .where(table.c.sent_at.is_(None), table.c.failed == False,  # noqa: E712
+                       table.c.not_before <= now,
+                       or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
+                .order_by(table.c.not_before, table.c.id).limit(self.batch)))
+            keys = {k for row in rows for k in _ref_keys(row.payload)}
+            found = s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars() if keys else []
+            refs = {r.key: r for r in found}
+        newest: dict[str, int] = {}
+        for row in rows:
+            if row.coalesce_key:
+                newest[row.coalesce_key] = max(newest.get(row.coalesce_key, 0), row.id)
+        superseded, parked, paced, ready = [], [], [], []
+        for row in rows:
+            if row.coalesce_key and row.id < newest[row.coalesce_key]:
+                superseded.append(row.id)
+                continue
+            try:
+                args = _resolve(row.payload, refs)
+            except _Unresolved as missing:
+                parked.append({"rid": row.id, "key": str(missing), "late": now - row.created_at > PARKED})
+                continue
+            wait = self.pacer.delay(row.id, row.op, args.get("channel")) if self.pacer else 0.0
+            if wait > 0:
+                paced.append({"rid": row.id, "nb": now + timedelta(seconds=wait)})
+            else:
+                ready.append((row.id, row.op, args))
+        if not rows:
+            return []
+        return self._apply_claim(now, superseded, parked, paced, ready)
+
+    def _apply_claim(self, now: datetime, superseded: list[int], parked: list[dict[str, Any]],
+                     paced: list[dict[str, Any]], ready: list[tuple[int, str, dict[str, Any]]],
+                     ) -> list[tuple[int, str, dict[str, Any]]]:
+        table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        # Only rows nobody else claimed meanwhile (another replica) are touched.
+        free = and_(table.c.sent_at.is_(None), or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
+        rid = bindparam("rid")
+        with session_scope(self.engine) as s:
+            conn = s.connection()
+            if superseded:
+                conn.execute(update(table).where(table.c.id.in_(superseded), free)
+                             .values(sent_at=now, last_error="superseded"))
+            if parked:
+                posted = select(SlackRef.key).where(col(SlackRef.key) == bindparam("key")).exists()
+                conn.execute(update(table).where(table.c.id == rid, free, ~posted).values(
+                    waits_for=bindparam("key"), not_before=now + PARKED), parked)
+                late = [p["rid"] for p in parked if p["late"]]
+                if late:
+                    conn.execute(update(table).where(table.c.id.in_(late))
+                                 .values(failed=True, last_error="what it refers to was never posted"))
+            if paced:
+                conn.execute(update(table).where(table.c.id == rid, free).values(not_before=bindparam("nb")), paced)
+            if not ready:
+                return []
+            won = set(conn.execute(update(table).where(table.c.id.in_([r[0] for r in ready]), free)
+                                   .values(claimed_until=now + timedelta(seconds=60))
+                                   .returning(table.c.id)).scalars())
+        return [r for r in ready if r[0] in won]
+
+    def sweep(self) -> None:
+        """Housekeeping: wake parked rows whose message exists (a ref another replica stored
+        while the row was being parked), and drop rows sent more than KEEP_SENT ago."""
         now = self.clock.now()
         with session_scope(self.engine) as s:
-            for row_id, wait in delays.items():
-                row = s.get(OutboxMessage, row_id)
-                if row is None:
-                    continue
-                row.claimed_until = None
-                row.not_before = now + timedelta(seconds=wait)
-                if now - row.created_at > timedelta(hours=1):
-                    row.failed, row.last_error = True, "what it refers to was never posted"
+            s.execute(update(OutboxMessage)
+                      .where(col(OutboxMessage.waits_for).in_(select(SlackRef.key)),
+                             col(OutboxMessage.sent_at).is_(None))
+                      .values(waits_for=None, not_before=now))
+            s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))
 
     def _record(self, row_id: int, result: dict[str, Any] | None, error: Exception | None) -> None:
         now = self.clock.now()
@@ -214,5 +253,9 @@ class OutboxSender:
         else:
             s.add(SlackRef(key=key, channel=result.get("channel") or "", ts=result.get("ts")))
         s.flush()
+        # Wake what waited for this message (a thread reply, an update of it).
+        s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
+                                              col(OutboxMessage.sent_at).is_(None))
+                  .values(waits_for=None, not_before=self.clock.now()))
         for hook in self.on_stored:
             hook(s, key, result)

@@ -87,6 +87,12 @@ class Tx:
             "request_id": origin.request_id, "detail": detail, "at": self.now,
         })
 
+    def insert(self, row: SQLModel) -> None:
+        """Insert a row that nothing reads back in this transaction (Core: no unit-of-work cost)."""
+        table = type(row).__table__  # type: ignore[attr-defined]
+        values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+        self.session.connection().execute(insert(table), values)
+
     def save(self, row: SQLModel, **changes: Any) -> None:
         """Compare-and-set: apply ``changes`` only if nobody bumped ``row_version`` meanwhile."""
         model = type(row)

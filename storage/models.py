@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import JSONType, UTCDateTime
@@ -97,7 +97,11 @@ class OutboxMessage(SQLModel, table=True):
     """A Slack call recorded in the same transaction as the change that caused it."""
 
     __tablename__ = "outbox_message"
-    __table_args__ = (Index("ix_outbox_pending", "sent_at", "not_before"),)
+    # Only pending rows are indexed, in the order the sender takes them: its claim stays
+    # cheap however many sent rows the table holds.
+    __table_args__ = (Index("ix_outbox_due", "not_before", "id",
+                            sqlite_where=text("sent_at IS NULL AND failed = 0"),
+                            postgresql_where=text("sent_at IS NULL AND failed = false")),)
     id: int | None = Field(default=None, primary_key=True)
     op: str = Field(max_length=32)
     payload: dict[str, Any] = _json(dict)
@@ -105,6 +109,8 @@ class OutboxMessage(SQLModel, table=True):
     store_as: str | None = Field(default=None, max_length=96)
     # Of several pending rows with one key only the newest is sent (e.g. updates of one message).
     coalesce_key: str | None = Field(default=None, max_length=96, index=True)
+    # The SlackRef key this row waits for; storing that key wakes the row (no polling).
+    waits_for: str | None = Field(default=None, max_length=96, index=True)
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = _ts(nullable=False)

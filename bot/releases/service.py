@@ -159,7 +159,7 @@ class ReleaseService:
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
             approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
-            tx.session.add(approval)
+            tx.insert(approval)
             # Bump the row so two approvals at once serialise through compare-and-set.
             tx.save(release, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "approve", from_state=release.stage,

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 11:50:11.028890
+Create Date: 2026-11-27 12:44:39.217244
 """
 from alembic import op
 import sqlalchemy as sa
@@ -78,6 +78,7 @@ def upgrade() -> None:
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('store_as', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
     sa.Column('coalesce_key', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
+    sa.Column('waits_for', sqlmodel.sql.sqltypes.AutoString(length=96), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', storage.types.UTCDateTime(), nullable=False),
@@ -88,8 +89,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['not_before', 'id'], unique=False, sqlite_where=sa.text('sent_at IS NULL AND failed = 0'), postgresql_where=sa.text('sent_at IS NULL AND failed = false'))
         batch_op.create_index(batch_op.f('ix_outbox_message_coalesce_key'), ['coalesce_key'], unique=False)
-        batch_op.create_index('ix_outbox_pending', ['sent_at', 'not_before'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_message_waits_for'), ['waits_for'], unique=False)
 
     op.create_table('processed_request',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=False),
@@ -180,8 +182,9 @@ def downgrade() -> None:
     op.drop_table('release')
     op.drop_table('processed_request')
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
-        batch_op.drop_index('ix_outbox_pending')
+        batch_op.drop_index(batch_op.f('ix_outbox_message_waits_for'))
         batch_op.drop_index(batch_op.f('ix_outbox_message_coalesce_key'))
+        batch_op.drop_index('ix_outbox_due', sqlite_where=sa.text('sent_at IS NULL AND failed = 0'), postgresql_where=sa.text('sent_at IS NULL AND failed = false'))
 
     op.drop_table('outbox_message')
     with op.batch_alter_table('incident', schema=None) as batch_op:
