@@ -20,7 +20,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
                           "`warroom sandbox` runs the local one instead.")
     runtime = build_runtime(settings)
     if settings.slack_app_token:
-        from bot.socket import start_socket_mode
+        from bot.server import start_socket_mode
 
         start_socket_mode(runtime, settings.slack_app_token.get_secret_value())
     uvicorn.run(runtime.asgi, host=host, port=port, log_level="info")

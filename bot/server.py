@@ -1,4 +1,4 @@
-"""Socket Mode: the same Bolt app over Slack's WebSocket instead of public HTTP."""
+"""Serving helpers of the composition root: Socket Mode runs the same Bolt app over Slack's WebSocket."""
 
 from __future__ import annotations
 
