@@ -72,3 +72,14 @@ def view_values(view: dict[str, Any]) -> dict[str, Any]:
             elif kind == "datepicker":
                 out[action_id] = element.get("selected_date")
     return out
+
+
+def view_meta(view: dict[str, Any]) -> dict[str, Any]:
+    """The JSON private_metadata a modal was opened with."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except (ValueError, TypeError) as exc:
+        raise UsageError("This form is out of date; open it again.") from exc
+    if not isinstance(meta, dict):
+        raise UsageError("This form is out of date; open it again.")
+    return meta

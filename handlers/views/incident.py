@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -11,20 +10,13 @@ from bot.errors import UsageError
 from bot.incidents import modals
 from bot.incidents.requests import DeclareIncident, parse_role, parse_user
 from bot.services import Services
-from handlers.common import origin, view_values
+from handlers.common import origin, view_meta, view_values
 
 SOURCE = "slack:view_submission"
 
 
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return dict(json.loads(view.get("private_metadata") or "{}"))
-    except (ValueError, TypeError) as exc:
-        raise UsageError("This form is out of date; open it again.") from exc
-
-
 def _incident(view: dict[str, Any]) -> int:
-    value = _meta(view).get("i")
+    value = view_meta(view).get("i")
     if not isinstance(value, int):
         raise UsageError("This form is out of date; open it again.")
     return value
@@ -36,7 +28,7 @@ def register(app: App, services: Services) -> None:
     @app.view(modals.DECLARE)
     def declare(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view_values(view)
-        req = DeclareIncident.build(values.get("severity"), values.get("title"), _meta(view).get("channel_id", ""))
+        req = DeclareIncident.build(values.get("severity"), values.get("title"), view_meta(view).get("channel_id", ""))
         services.incidents.declare(req, origin(body, SOURCE))
         ack()
 
@@ -62,7 +54,7 @@ def register(app: App, services: Services) -> None:
 
     @app.view(modals.HOTFIX)
     def hotfix(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta = _meta(view)
+        meta = view_meta(view)
         try:
             services.incidents.start_hotfix(_incident(view), view_values(view).get("version", ""),
                                             origin(body, SOURCE), str(meta.get("channel_id") or ""))

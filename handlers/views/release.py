@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -11,16 +10,9 @@ from bot.errors import UsageError
 from bot.releases import modals
 from bot.releases.requests import StartRelease
 from bot.services import Services
-from handlers.common import origin, view_values
+from handlers.common import origin, view_meta, view_values
 
 SOURCE = "slack:view_submission"
-
-
-def _meta(view: dict[str, Any]) -> dict[str, Any]:
-    try:
-        return dict(json.loads(view.get("private_metadata") or "{}"))
-    except (ValueError, TypeError) as exc:
-        raise UsageError("This form is out of date; open it again.") from exc
 
 
 def register(app: App, services: Services) -> None:
@@ -30,7 +22,7 @@ def register(app: App, services: Services) -> None:
     def start(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         values = view_values(view)
         try:
-            req = StartRelease.build(channel_id=_meta(view).get("channel_id", ""), **values)
+            req = StartRelease.build(channel_id=view_meta(view).get("channel_id", ""), **values)
         except UsageError as exc:
             exc.field = exc.field or "version"
             raise
@@ -40,12 +32,12 @@ def register(app: App, services: Services) -> None:
     @app.view(modals.CHECKLIST)
     def checklist(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ticked = [key for keys in view_values(view).values() for key in (keys or [])]
-        services.releases.set_checklist(_meta(view).get("version", ""), origin(body, SOURCE), ticked)
+        services.releases.set_checklist(view_meta(view).get("version", ""), origin(body, SOURCE), ticked)
         ack()
 
     @app.view(modals.REASON)
     def reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
-        meta, text = _meta(view), view_values(view).get("reason", "")
+        meta, text = view_meta(view), view_values(view).get("reason", "")
         actions = {"rollback": services.releases.rollback, "reject": services.releases.reject,
                    "override": services.releases.override_freeze}
         act = actions.get(meta.get("action", ""))
