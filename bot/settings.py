@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     status_interval: int | None = Field(default=None, ge=1, alias="WARROOM_STATUS_INTERVAL")
     postmortem_due: int | None = Field(default=None, ge=1, alias="WARROOM_POSTMORTEM_DUE")
     incidents_channel: str | None = Field(default=None, alias="WARROOM_INCIDENTS_CHANNEL")
+    templates: str | None = Field(default=None, alias="WARROOM_TEMPLATES")
     channel_rate: float = Field(default=1.0, gt=0, alias="WARROOM_SLACK_CHANNEL_RATE")
     channel_burst: int = Field(default=10, ge=1, alias="WARROOM_SLACK_CHANNEL_BURST")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
@@ -53,6 +54,15 @@ class Settings(BaseSettings):
             if not _ID.match(item):
                 raise ValueError(f"{item!r} is not a Slack user ID (U...) or user-group ID (S...)")
         return value
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: str | None) -> str | None:
+        from pathlib import Path
+
+        if value and not Path(value).is_dir():
+            raise ValueError(f"{value!r} is not a folder of templates")
+        return value or None
 
     @field_validator("timezone")
     @classmethod

@@ -6,7 +6,6 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -41,7 +40,7 @@ class IncidentService:
         self.db = services.db
         self.policy = services.policy
         # Teams may override the shipped templates from a folder (optional).
-        self.template_dir = os.environ.get("WARROOM_TEMPLATES") or None
+        self.template_dir = services.settings.templates
         self.cadence = Cadence(self.db, self.policy, self.template_dir)
         services.outbox.on_stored.append(self._stored)
         services.releases.listeners.append(self._release_event)

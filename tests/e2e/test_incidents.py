@@ -211,3 +211,13 @@ def test_bad_inputs_are_answered_ephemerally_and_user_text_is_escaped(stack: Sta
     for raw in ("<!channel>", "<!here>", "<!everyone>", "<https://evil.example"):
         assert raw not in everything
     assert "&lt;!channel&gt;" in everything
+
+
+def test_team_templates_override_the_shipped_ones(make_stack: Callable[..., Stack], tmp_path: Path) -> None:
+    (tmp_path / "status_update.md.j2").write_text("Our own format: incident #{{ id }} is {{ status }}\n")
+    stack = make_stack(WARROOM_TEMPLATES=str(tmp_path))
+    _, room = declare(stack)
+    stack.clock.advance(INTERVAL + 1)
+    assert stack.runtime is not None
+    stack.runtime.due.run_once()
+    stack.ws.wait_for(seen(stack, room, "Our own format: incident #1 is"), what="the team's status template")

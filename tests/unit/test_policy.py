@@ -75,3 +75,9 @@ def test_bad_setting_stops_startup_naming_it(monkeypatch, name: str, value: str,
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert expect in err.value.message
+
+
+def test_templates_folder_must_exist(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("WARROOM_TEMPLATES", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="WARROOM_TEMPLATES"):
+        load_settings()
