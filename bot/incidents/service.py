@@ -208,10 +208,7 @@ class IncidentService:
         req = StartRelease.build(version=version, type="hotfix", incident_id=incident.id,
                                  channel_id=incident.channel_id or fallback_channel,
                                  summary=f"Hotfix for incident #{incident.id}: {incident.title}")
-        started = self.services.releases.start(req, origin)
-        # Show the hotfix on the pinned summary (the release announcement is in the war room already).
-        self.db.run(lambda tx: room.refresh(tx, self.policy, self._find(tx.session, incident.id or 0)))
-        return started
+        return self.services.releases.start(req, origin)  # _release_event shows it on the summary
 
     # --- due work ----------------------------------------------------------------------
     def register_jobs(self, due: DueWork) -> None:
@@ -256,7 +253,13 @@ class IncidentService:
         room.channel_stored(s, self.policy, self.services.clock.now(), key, result)
 
     def _release_event(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
-        """A critical release reaching production for the first time opens its own war room."""
+        """A hotfix linked to an incident shows on its summary; a critical release reaching
+        production for the first time opens its own war room."""
+        if action == "start" and release.incident_id:
+            linked = tx.session.get(Incident, release.incident_id)
+            if linked is not None:
+                room.refresh(tx, self.policy, linked)
+            return
         if action != "promote" or release.risk != "critical" or not self.policy.stage(release.stage).production:
             return
         key = f"war-room:release:{release.id}"

@@ -107,6 +107,7 @@ class ReleaseService:
             assert release.id is not None
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
                      version=release.version, risk=release.risk, type=release.type)
+            self._emit(tx, release, "start", origin)
             tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
                     channel=release.channel_id)
             self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")

@@ -221,3 +221,12 @@ def test_team_templates_override_the_shipped_ones(make_stack: Callable[..., Stac
     assert stack.runtime is not None
     stack.runtime.due.run_once()
     stack.ws.wait_for(seen(stack, room, "Our own format: incident #1 is"), what="the team's status template")
+
+
+def test_hotfix_started_by_command_shows_on_the_summary(stack: Stack) -> None:
+    found, room = declare(stack, "P1 search is slow")
+    resp = stack.ws.command(IC, INC, "/release", f"start v9.9.1 type=hotfix incident={found['id']}")
+    assert "started" in resp.json()["text"]
+    assert stack.api("/api/releases/v9.9.1").json()["stage"] == "staging"  # P1: straight to production approval
+    stack.ws.wait_for(lambda: "v9.9.1" in json.dumps(summary(stack, room)["blocks"]),
+                      what="the hotfix on the pinned summary")
