@@ -31,8 +31,3 @@ class Directory:
                 # A group we cannot read grants nothing; say so once in the log.
                 log.warning("cannot read user group %s: %s", group, exc.error)
         return False
-
-    @property
-    def configured(self) -> bool:
-        """True when any approver is configured at all."""
-        return bool(self.users or self.groups)
