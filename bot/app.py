@@ -25,6 +25,7 @@ from bot.releases.service import ANNOUNCEMENT, ReleaseService
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
+from bot.tokens import Tokens
 from bot.tx import Database
 from handlers import api
 from storage.db import make_engine
@@ -48,8 +49,9 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     outbox = OutboxSender(engine, gateway, clock, pacer=pacer)
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
+    tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
     services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
-                        outbox=outbox, directory=directory)
+                        outbox=outbox, directory=directory, tokens=tokens)
     services.releases = ReleaseService(db, settings.policy, directory.is_approver)
     outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
     _add_incidents(services)

@@ -1,4 +1,4 @@
-"""The `warroom` command: serve, sandbox, run (picks one), db upgrade."""
+"""The `warroom` command: serve, sandbox, run (picks one), db upgrade, token."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from bot.errors import ConfigError
+from bot.errors import ConfigError, WarroomError
 from bot.settings import Settings, load_settings
 
 
@@ -27,7 +27,7 @@ def _serve(settings: Settings, host: str, port: int) -> None:
 
 
 def _sandbox(settings: Settings, host: str, port: int, bot_port: int) -> None:
-    from bot.sandbox.run import run_sandbox
+    from slackbox.launch import run_sandbox
 
     run_sandbox(settings, host=host, port=port, bot_port=bot_port)
 
@@ -38,6 +38,23 @@ def _db_upgrade(settings: Settings) -> None:
 
     upgrade(make_engine(settings.database_url))
     print("database is up to date")
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.app import build_services
+
+    tokens = build_services(settings).tokens
+    if args.action == "create":
+        secret = tokens.create(args.name, args.scope or ["read"])
+        print(f"token {args.name!r} created; it is shown once, keep it now:")
+        print(secret)  # the last line of the output, for scripts
+    elif args.action == "revoke":
+        tokens.revoke(args.name)
+        print(f"token {args.name!r} revoked")
+    else:
+        for row in tokens.list():
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            print(f"{row.name}\t{','.join(row.scopes)}\t{state}\tcreated {row.created_at:%Y-%m-%d}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--bot-port", type=int, default=3001, help="the bot's own port when the sandbox runs")
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("task", choices=["upgrade"])
+    token = sub.add_parser("token", help="API tokens: create NAME --scope S..., list, revoke NAME")
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("name", nargs="?", default="")
+    token.add_argument("--scope", action="append", help="read, releases:write, checks:write (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -71,11 +92,16 @@ def main(argv: list[str] | None = None) -> int:
                 _serve(settings, args.host or "0.0.0.0", args.port or 8000)
             else:  # run_sandbox says so in its first lines, with the URL to open
                 _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, args.bot_port)
+        elif args.cmd == "token":
+            _token(settings, args)
         else:
             _db_upgrade(settings)
     except ConfigError as exc:
         print(f"warroom: configuration error: {exc.message}", file=sys.stderr)
         return 2
+    except WarroomError as exc:
+        print(f"warroom: {exc.message}", file=sys.stderr)
+        return 1
     return 0
 
 

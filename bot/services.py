@@ -11,6 +11,7 @@ from bot.gateway import SlackGateway
 from bot.outbox import OutboxSender
 from bot.policy import Policy
 from bot.settings import Settings
+from bot.tokens import Tokens
 from bot.tx import Database
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class Services:
     gateway: SlackGateway
     outbox: OutboxSender
     directory: Directory
+    tokens: Tokens
     releases: ReleaseService = field(init=False)
     incidents: IncidentService = field(init=False)
 

@@ -1,8 +1,8 @@
-"""The JSON API under /api (bearer WARROOM_API_TOKEN): read-only views of releases."""
+"""The JSON API under /api: bearer tokens with scopes (WARROOM_API_TOKEN reads; `warroom token
+create` makes scoped ones)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -11,9 +11,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from bot.errors import NotFound, UsageError
+from bot.errors import (
+    Conflict,
+    GateBlocked,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    UsageError,
+    WarroomError,
+)
 from bot.releases.service import ReleaseView
 from bot.services import Services
+from bot.tokens import Caller, Scope
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -38,21 +47,34 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def guarded(services: Services, endpoint: Callable[[Request], Any]) -> Endpoint:
-    """Require the bearer token, run ``endpoint`` off the event loop, map typed errors to 4xx."""
-    token = services.settings.api_token.get_secret_value() if services.settings.api_token else None
+def caller(services: Services, request: Request) -> Caller | None:
+    """The API caller named by the request's bearer token (the scheme is case-insensitive)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return services.tokens.check(token.strip())
+
+
+def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str = Scope.READ) -> Endpoint:
+    """Require a bearer token holding ``scope``, run ``endpoint`` off the event loop, map typed
+    errors to 4xx. The endpoint may read ``request.state.caller``."""
 
     async def wrapper(request: Request) -> Response:
-        if not token:
-            return _error(401, "the API is off: set WARROOM_API_TOKEN to enable it")
-        given = request.headers.get("authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return _error(401, "missing or wrong bearer token")
+        who = await run_in_threadpool(caller, services, request)
+        if who is None:
+            return _error(401, "missing or wrong bearer token (set WARROOM_API_TOKEN, or `warroom token create`)")
+        if not who.may(scope):
+            return _error(403, f"this token lacks the {scope} scope")
+        request.state.caller = who
         try:
             result = await run_in_threadpool(endpoint, request)
         except NotFound as exc:
             return _error(404, exc.message)
-        except UsageError as exc:
+        except PermissionDenied as exc:
+            return _error(403, exc.message)
+        except (InvalidTransition, GateBlocked, Conflict) as exc:
+            return _error(409, exc.message)
+        except WarroomError as exc:
             return _error(400, exc.message)
         return result if isinstance(result, Response) else JSONResponse(result)
 

@@ -40,6 +40,11 @@ class Release(SQLModel, table=True):
     freeze_override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     rollback_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     rolled_back_by: str | None = Field(default=None, max_length=32)
+    # What the release ships (set at start, or filled from a tag's push): see Deployment.
+    ref: str | None = Field(default=None, max_length=100)
+    sha: str | None = Field(default=None, max_length=64, index=True)
+    repo: str | None = Field(default=None, max_length=140)
+    service: str | None = Field(default=None, max_length=64, index=True)
     created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
     production_at: datetime | None = _ts(nullable=True)
@@ -147,6 +152,11 @@ class Incident(SQLModel, table=True):
     postmortem_reminder_at: datetime | None = _ts(nullable=True, index=True)
     postmortem_done_at: datetime | None = _ts(nullable=True)
     postmortem_link: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    service: str | None = Field(default=None, max_length=64)
+    # The change that caused it (a release of ours, or an imported deployment's version).
+    caused_by_release_id: int | None = Field(default=None, index=True)
+    caused_by_version: str | None = Field(default=None, max_length=64)
+    imported: bool = Field(default=False)
     updated_at: datetime = _ts(nullable=False)
     row_version: int = Field(default=1)
 
@@ -162,3 +172,106 @@ class TimelineEntry(SQLModel, table=True):
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     detail: dict[str, Any] = _json(dict)
     at: datetime = _ts(nullable=False)
+
+
+# --- Delivery records shared by executors (issue 7), CI/monitoring hooks (issue 8) and the
+# delivery metrics (issue 9). One table of deployments serves all three, so a rollback or a
+# failed deploy is recorded once and counted exactly.
+
+
+class Deployment(SQLModel, table=True):
+    """One deploy (or rollback) of a version into one stage, recorded by warroom or imported.
+
+    ``state`` follows the executor (requested -> in_progress -> succeeded | failed | timed_out);
+    ``result`` is set when it finishes (success | failure) and is what the metrics read.
+    """
+
+    __table_args__ = (
+        # Re-importing the same deployment changes nothing.
+        UniqueConstraint("service", "version", "environment", "finished_at", name="uq_deployment_identity"),
+        Index("ix_deployment_env_finished", "environment", "finished_at"),
+        Index("ix_deployment_service_finished", "service", "finished_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int | None = Field(default=None, foreign_key="release.id", index=True)
+    service: str = Field(max_length=64)
+    environment: str = Field(max_length=32)  # the stage's name
+    version: str = Field(max_length=64)
+    kind: str = Field(max_length=16)  # planned | hotfix | rollback | fix_forward
+    rolls_back: str | None = Field(default=None, max_length=64)  # the version a rollback undoes
+    executor: str | None = Field(default=None, max_length=64)  # None: manual or imported
+    state: str = Field(max_length=16, index=True)
+    result: str | None = Field(default=None, max_length=16)  # success | failure, once finished
+    automatic: bool = Field(default=False)  # requested by warroom itself (an alert's auto-rollback)
+    imported: bool = Field(default=False)
+    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    description: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    requested_by: str = Field(default="", max_length=64)
+    # The executor's handle (GitHub run or deployment id) and the callback token's SHA-256.
+    external_id: str | None = Field(default=None, max_length=64, index=True)
+    callback_token_hash: str | None = Field(default=None, max_length=64)
+    detail: dict[str, Any] = _json(dict)
+    requested_at: datetime | None = _ts(nullable=True)
+    started_at: datetime | None = _ts(nullable=True)
+    finished_at: datetime | None = _ts(nullable=True)
+    due_at: datetime | None = _ts(nullable=True, index=True)  # timeout of a deployment still waiting
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
+class DeploymentCommit(SQLModel, table=True):
+    """A commit a deployment shipped, with its commit time (lead time starts there)."""
+
+    __tablename__ = "deployment_commit"
+    __table_args__ = (UniqueConstraint("deployment_id", "sha", name="uq_deployment_commit"),)
+    id: int | None = Field(default=None, primary_key=True)
+    deployment_id: int = Field(foreign_key="deployment.id", index=True)
+    sha: str = Field(max_length=64, index=True)
+    committed_at: datetime = _ts(nullable=False)
+
+
+class CommitRecord(SQLModel, table=True):
+    """A commit seen in a push (or a release's ref), kept for lead time."""
+
+    __tablename__ = "commit_record"
+    sha: str = Field(primary_key=True, max_length=64)
+    repo: str | None = Field(default=None, max_length=140)
+    committed_at: datetime = _ts(nullable=False)
+
+
+class InboundEvent(SQLModel, table=True):
+    """One delivery to an inbound hook (GitHub, Alertmanager, Grafana, a CI reporter, an
+    executor's callback), stored once by the provider's delivery id and processed off the
+    request path like due work."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (
+        UniqueConstraint("source", "delivery_id", name="uq_inbound_delivery"),
+        Index("ix_inbound_pending", "received_at", "id",
+              sqlite_where=text("processed_at IS NULL"), postgresql_where=text("processed_at IS NULL")),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)
+    delivery_id: str = Field(max_length=128)
+    event: str = Field(max_length=64)
+    payload: dict[str, Any] = _json(dict)
+    matched: bool | None = Field(default=None)  # None until processed
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempts: int = Field(default=0)
+    received_at: datetime = _ts(nullable=False)
+    claimed_until: datetime | None = _ts(nullable=True)
+    processed_at: datetime | None = _ts(nullable=True)
+
+
+class ApiToken(SQLModel, table=True):
+    """A named API token with scopes; only its SHA-256 is stored (shown once at creation)."""
+
+    __tablename__ = "api_token"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=64, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = _json(list)
+    created_at: datetime = _ts(nullable=False)
+    revoked_at: datetime | None = _ts(nullable=True)
+    last_used_at: datetime | None = _ts(nullable=True)

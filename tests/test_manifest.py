@@ -9,7 +9,8 @@ import jsonschema
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = ROOT.parent / "shared" / "slack" / "manifest.schema.1.0.0.json"
+# Slack's published schema, vendored from slackapi/manifest-schema (MIT; see tests/slack/LICENSE.manifest-schema).
+SCHEMA = ROOT / "tests" / "slack" / "manifest.schema.1.0.0.json"
 
 
 def test_manifest_validates_and_declares_everything() -> None:

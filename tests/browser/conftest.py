@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.sandbox.run import Sandbox, start_sandbox
 from bot.settings import load_settings
+from slackbox.launch import Sandbox, start_sandbox
 
 CHROMIUM = os.environ.get("WARROOM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

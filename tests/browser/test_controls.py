@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.sandbox import RELEASES_CHANNEL, REQUESTER
-from bot.sandbox.run import Sandbox
+from slackbox import RELEASES_CHANNEL, REQUESTER
+from slackbox.launch import Sandbox
 from tests.browser.conftest import shoot
 from tests.browser.steps import bot_message, send
 

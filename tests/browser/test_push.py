@@ -7,8 +7,8 @@ import time
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.sandbox import APPROVER_1, RELEASES_CHANNEL, REQUESTER
-from bot.sandbox.run import Sandbox
+from slackbox import APPROVER_1, RELEASES_CHANNEL, REQUESTER
+from slackbox.launch import Sandbox
 from tests.browser.steps import bot_message, field, switch_member
 
 pytestmark = pytest.mark.browser

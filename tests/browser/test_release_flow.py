@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from bot.sandbox import APPROVER_1, APPROVER_2
+from slackbox import APPROVER_1, APPROVER_2
 from tests.browser.conftest import shoot
 from tests.browser.steps import bot_message, ephemeral, field, send, switch_member
 

@@ -6,8 +6,8 @@ import time
 
 import httpx
 
-from bot.sandbox import APPROVER_1, BOT_USER_ID, RELEASES_CHANNEL, REQUESTER
-from bot.sandbox.run import Sandbox
+from slackbox import APPROVER_1, BOT_USER_ID, RELEASES_CHANNEL, REQUESTER
+from slackbox.launch import Sandbox
 
 
 def test_event_stream_ends_when_the_client_leaves(sandbox: Sandbox) -> None:

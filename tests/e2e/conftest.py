@@ -13,8 +13,8 @@ from sqlmodel import col, select
 
 from bot.app import Runtime, build_runtime
 from bot.clock import Clock
-from bot.sandbox import RunningWorkspace, SandboxStore, ServerHandle, Workspace, serve_in_thread, start_workspace
 from bot.settings import load_settings
+from slackbox import RunningWorkspace, SandboxStore, ServerHandle, Workspace, serve_in_thread, start_workspace
 from storage.models import OutboxMessage
 
 SECRET = "e2e-signing-secret"

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.sandbox import SandboxStore, start_workspace
+from slackbox import SandboxStore, start_workspace
 from tests.e2e.conftest import BASE_ENV, SECRET, Stack
 from tests.e2e.test_incidents import declare, status_updates
 

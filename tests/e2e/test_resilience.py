@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.sandbox import serve_in_thread
+from slackbox import serve_in_thread
 from tests.e2e.conftest import Stack
 from tests.e2e.test_releases import REL, REQ, release
 

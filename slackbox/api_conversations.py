@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from bot.sandbox.api_common import (
+from slackbox.api_common import (
     ApiError,
     Ctx,
     bot_channel,
@@ -17,8 +17,8 @@ from bot.sandbox.api_common import (
     slack_message,
     split_ids,
 )
-from bot.sandbox.seed import BOT_USER_ID
-from bot.sandbox.validation import channel_name_error
+from slackbox.seed import BOT_USER_ID
+from slackbox.validation import channel_name_error
 
 TOPIC_MAX = 250
 

@@ -6,8 +6,8 @@ import datetime as dt
 import time
 from typing import Any
 
-from bot.sandbox.seed import TEAM_DOMAIN, TEAM_ID
-from bot.sandbox.store_objects import iter_view_elements
+from slackbox.seed import TEAM_DOMAIN, TEAM_ID
+from slackbox.store_objects import iter_view_elements
 
 
 class SandboxError(Exception):

@@ -7,7 +7,7 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.sandbox import (
+from slackbox import (
     APPROVER_1,
     APPROVER_2,
     BOT_USER_ID,

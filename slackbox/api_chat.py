@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.sandbox.api_common import (
+from slackbox.api_common import (
     ApiError,
     Ctx,
     bot_channel,
@@ -16,8 +16,8 @@ from bot.sandbox.api_common import (
     slack_message,
     split_ids,
 )
-from bot.sandbox.seed import BOT_ID, BOT_USER_ID
-from bot.sandbox.validation import MESSAGE_TEXT_MAX, fill_ids, validate_blocks
+from slackbox.seed import BOT_ID, BOT_USER_ID
+from slackbox.validation import MESSAGE_TEXT_MAX, fill_ids, validate_blocks
 
 
 def check_content(args: dict[str, Any], *, need_content: bool = True) -> tuple[str | None, Any, Any]:

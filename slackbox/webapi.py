@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import api_chat, api_conversations, api_views  # noqa: F401  (register the methods)
-from bot.sandbox.api_common import METHODS, ApiError, Ctx
-from bot.sandbox.store import SandboxStore
+from slackbox import api_chat, api_conversations, api_views  # noqa: F401  (register the methods)
+from slackbox.api_common import METHODS, ApiError, Ctx
+from slackbox.store import SandboxStore
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 JSON_FIELDS = ("blocks", "attachments", "view", "files", "metadata")

@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.sandbox.actor import Workspace
-from bot.sandbox.serve import ServerHandle, serve_in_thread
-from bot.sandbox.store import SandboxStore
-from bot.sandbox.webapi import api_routes, parse_form
+from slackbox.actor import Workspace
+from slackbox.serve import ServerHandle, serve_in_thread
+from slackbox.store import SandboxStore
+from slackbox.webapi import api_routes, parse_form
 
 ClockCallback = Callable[[float], Any]
 
@@ -113,7 +113,7 @@ def create_workspace_app(
         *api_routes(store),
         *sandbox_routes(workspace, on_clock_advance),
         *(extra_routes or []),
-    ]  # the UI (bot/sandbox/ui.py) mounts here
+    ]  # the UI (slackbox/ui.py) mounts here
     app = Starlette(routes=routes)
     app.add_middleware(_LearnBaseUrl, workspace=workspace)
     app.state.store = store

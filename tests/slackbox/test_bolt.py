@@ -16,8 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bot.sandbox import APPROVER_1, RELEASES_CHANNEL, REQUESTER, RunningWorkspace, Workspace, serve_in_thread
-from tests.sandbox.conftest import SECRET
+from slackbox import APPROVER_1, RELEASES_CHANNEL, REQUESTER, RunningWorkspace, Workspace, serve_in_thread
+from tests.slackbox.conftest import SECRET
 
 MODAL = {
     "type": "modal",

@@ -1,8 +1,8 @@
 """A local Slack workspace: a loopback Web API for the bot's WebClient and an actor that plays Slack."""
 
-from bot.sandbox.actor import Workspace, sign
-from bot.sandbox.payloads import SandboxError
-from bot.sandbox.seed import (
+from slackbox.actor import Workspace, sign
+from slackbox.payloads import SandboxError
+from slackbox.seed import (
     APP_ID,
     APPROVER_1,
     APPROVER_2,
@@ -19,9 +19,9 @@ from bot.sandbox.seed import (
     TEAM_ID,
     VIEWER,
 )
-from bot.sandbox.serve import ServerHandle, serve_in_thread
-from bot.sandbox.server import RunningWorkspace, create_workspace_app, start_workspace
-from bot.sandbox.store import SandboxStore
+from slackbox.serve import ServerHandle, serve_in_thread
+from slackbox.server import RunningWorkspace, create_workspace_app, start_workspace
+from slackbox.store import SandboxStore
 
 __all__ = [
     "APP_ID",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from bot.sandbox import (
+from slackbox import (
     APPROVER_1,
     APPROVER_2,
     APPROVERS_GROUP,

@@ -7,12 +7,12 @@ from typing import Any
 
 import httpx
 
-from bot.sandbox.api_chat import check_content
-from bot.sandbox.api_common import ApiError
-from bot.sandbox.payloads import SandboxError
-from bot.sandbox.seed import BOT_ID, BOT_USER_ID, SLACKBOT_USER_ID
-from bot.sandbox.store import SandboxStore
-from bot.sandbox.validation import fill_ids, validate_view
+from slackbox.api_chat import check_content
+from slackbox.api_common import ApiError
+from slackbox.payloads import SandboxError
+from slackbox.seed import BOT_ID, BOT_USER_ID, SLACKBOT_USER_ID
+from slackbox.store import SandboxStore
+from slackbox.validation import fill_ids, validate_view
 
 VIEW_STACK_MAX = 3
 

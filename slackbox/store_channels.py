@@ -7,7 +7,7 @@ import sqlite3
 import time
 from typing import Any
 
-from bot.sandbox.store_objects import StoreBase, new_id
+from slackbox.store_objects import StoreBase, new_id
 
 
 class ChannelsMixin(StoreBase):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.sandbox.api_common import ApiError, Ctx, method, page, public_view, require, slack_user
-from bot.sandbox.seed import BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME
-from bot.sandbox.validation import fill_ids, validate_view
+from slackbox.api_common import ApiError, Ctx, method, page, public_view, require, slack_user
+from slackbox.seed import BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME
+from slackbox.validation import fill_ids, validate_view
 
 VIEW_STACK_MAX = 3
 

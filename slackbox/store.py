@@ -11,14 +11,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from bot.sandbox.seed import (
+from slackbox.seed import (
     SEED_CHANNELS,
     SEED_MEMBERS,
     SEED_USERGROUPS,
     TEAM_ID,
 )
-from bot.sandbox.store_channels import ChannelsMixin
-from bot.sandbox.store_objects import ObjectsMixin, new_id
+from slackbox.store_channels import ChannelsMixin
+from slackbox.store_objects import ObjectsMixin, new_id
 
 __all__ = ["SandboxStore", "Event", "new_id", "SEED_MEMBERS", "SEED_CHANNELS", "SEED_USERGROUPS", "TEAM_ID"]
 

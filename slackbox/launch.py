@@ -12,12 +12,12 @@ import uvicorn
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
-from bot.sandbox.seed import APPROVERS_GROUP
-from bot.sandbox.serve import ServerHandle, serve_in_thread
-from bot.sandbox.server import create_workspace_app
-from bot.sandbox.store import SandboxStore
-from bot.sandbox.ui import ui_routes
 from bot.settings import Settings
+from slackbox.seed import APPROVERS_GROUP
+from slackbox.serve import ServerHandle, serve_in_thread
+from slackbox.server import create_workspace_app
+from slackbox.store import SandboxStore
+from slackbox.ui import ui_routes
 
 if TYPE_CHECKING:
     from bot.app import Runtime
@@ -29,7 +29,7 @@ LOCAL_API_TOKEN = "local"  # noqa: S105 - lets a user try the JSON API of the lo
 
 def manifest_path() -> Path | None:
     """The app manifest (the repository's manifest.yml, else one in the working directory)."""
-    for candidate in (Path(__file__).resolve().parents[2] / "manifest.yml", Path.cwd() / "manifest.yml"):
+    for candidate in (Path(__file__).resolve().parents[1] / "manifest.yml", Path.cwd() / "manifest.yml"):
         if candidate.is_file():
             return candidate
     return None

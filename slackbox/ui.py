@@ -18,10 +18,10 @@ from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, R
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.sandbox.actor import Workspace
-from bot.sandbox.api_common import public_view
-from bot.sandbox.payloads import SandboxError
-from bot.sandbox.seed import (
+from slackbox.actor import Workspace
+from slackbox.api_common import public_view
+from slackbox.payloads import SandboxError
+from slackbox.seed import (
     APPROVER_1,
     APPROVER_2,
     BOT_USER_ID,
@@ -31,7 +31,7 @@ from bot.sandbox.seed import (
     SEED_USERGROUPS,
     VIEWER,
 )
-from bot.sandbox.store import SandboxStore
+from slackbox.store import SandboxStore
 
 STATIC = Path(__file__).with_name("static")
 ROLES = {REQUESTER: "requester", APPROVER_1: "approver", APPROVER_2: "approver", VIEWER: "not an approver",

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from bot.sandbox import (
+from slackbox import (
     APPROVER_1,
     BOT_ID,
     BOT_USER_ID,
@@ -22,8 +22,8 @@ from bot.sandbox import (
     Workspace,
     start_workspace,
 )
-from bot.sandbox.payloads import state_values
-from tests.sandbox.conftest import FakeBot
+from slackbox.payloads import state_values
+from tests.slackbox.conftest import FakeBot
 
 BUTTONS = [
     {

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
-from bot.sandbox.seed import APP_ID, BOT_ID, TEAM_ID
+from slackbox.seed import APP_ID, BOT_ID, TEAM_ID
 
 # Slack: a trigger_id expires 3 seconds after it was issued; a response_url allows 5 uses in 30 minutes.
 TRIGGER_TTL = 3.0

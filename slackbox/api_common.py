@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.sandbox.seed import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
-from bot.sandbox.store import SandboxStore
-from bot.sandbox.store_objects import SANDBOX_VIEW_KEYS
+from slackbox.seed import APP_ID, BOT_ID, BOT_USER_ID, TEAM_ID
+from slackbox.store import SandboxStore
+from slackbox.store_objects import SANDBOX_VIEW_KEYS
 
 
 class ApiError(Exception):

@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 
 import httpx
 
-from bot.sandbox.api_common import ApiError, public_view, slack_message
-from bot.sandbox.payloads import SandboxError, action_obj, find_element, state_values, team_obj, user_obj
-from bot.sandbox.responses import apply_command_response, apply_message_response, apply_view_response
-from bot.sandbox.seed import APP_ID, TEAM_DOMAIN, TEAM_ID
-from bot.sandbox.store import SandboxStore
+from slackbox.api_common import ApiError, public_view, slack_message
+from slackbox.payloads import SandboxError, action_obj, find_element, state_values, team_obj, user_obj
+from slackbox.responses import apply_command_response, apply_message_response, apply_view_response
+from slackbox.seed import APP_ID, TEAM_DOMAIN, TEAM_ID
+from slackbox.store import SandboxStore
 
 T = TypeVar("T")
 VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 - Slack's deprecated, non-secret token field

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot.sandbox import RunningWorkspace, SandboxStore, Workspace, serve_in_thread, start_workspace
+from slackbox import RunningWorkspace, SandboxStore, Workspace, serve_in_thread, start_workspace
 
 SECRET = "sandbox-signing-secret"
 
