@@ -19,6 +19,7 @@ import handlers
 from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
+from bot.metrics.service import MetricsService
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
 from bot.releases.service import ANNOUNCEMENT, ReleaseService
@@ -55,6 +56,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     services.releases = ReleaseService(db, settings.policy, directory.is_approver)
     outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
     _add_incidents(services)
+    services.metrics = MetricsService(db, settings.policy)
     return services
 
 

@@ -16,6 +16,7 @@ from bot.tx import Database
 
 if TYPE_CHECKING:
     from bot.incidents.service import IncidentService
+    from bot.metrics.service import MetricsService
     from bot.releases.service import ReleaseService
 
 
@@ -33,6 +34,7 @@ class Services:
     tokens: Tokens
     releases: ReleaseService = field(init=False)
     incidents: IncidentService = field(init=False)
+    metrics: MetricsService = field(init=False)
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

@@ -23,6 +23,7 @@ from bot.errors import (
 from bot.releases.service import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
+from handlers import metrics_api
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -102,6 +103,10 @@ def routes(services: Services) -> list[BaseRoute]:
             for e in entries]}
 
     out: list[BaseRoute] = [
+        Route(path, guarded(services, endpoint, scope), methods=[method])
+        for method, path, scope, endpoint in metrics_api.routes(services)
+    ]
+    out += [
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),

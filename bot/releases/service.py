@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
+from bot.metrics.recording import record_promotion, record_rollback
 from bot.policy import Policy
 from bot.releases import gates, modals, render
 from bot.releases.requests import StartRelease, check_version
@@ -140,6 +141,8 @@ class ReleaseService:
             tx.save(release, **changes)
             tx.audit(origin, "release", release.id or 0, "promote", from_state=before,
                      to_state=f"{status}:{target.name}")
+            if final:
+                record_promotion(tx, release, target.name, origin)
             note = " The release is complete." if final else ""
             self._emit(tx, release, "promote", origin)
             self._announce(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
@@ -205,6 +208,7 @@ class ReleaseService:
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
                      reason=reason)
+            record_rollback(tx, release, reason, origin)
             text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
             tx.send("post", channel=release.channel_id, text=text)
             self._emit(tx, release, "rollback", origin)

@@ -1,0 +1,134 @@
+"""Delivery metrics reports (API, Slack, Home, Prometheus) and history imports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from bot.errors import UsageError
+from bot.metrics import imports
+from bot.metrics.definitions import FIELDS, compute
+from bot.metrics.levels import REPORT_YEAR, levels, targets
+from bot.metrics.loading import load
+from bot.policy import Policy
+from bot.tx import Database, Origin, Tx
+
+MAX_DAYS = 800
+PERIODS = {"30d": 30, "90d": 90}
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open window [start, end) and the service it is about (None: all)."""
+
+    start: datetime
+    end: datetime
+    service: str | None = None
+
+    @property
+    def days(self) -> float:
+        """Length in days."""
+        return (self.end - self.start).total_seconds() / 86400
+
+
+def _instant(raw: str, name: str) -> datetime:
+    """An ISO date (midnight UTC) or date-time (UTC when no zone is given)."""
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(), UTC)
+        at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise UsageError(f"{name}: {raw!r} is not an ISO date (2026-01-31) or date-time") from exc
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def parse_window(now: datetime, start: str | None, end: str | None, service: str | None) -> Window:
+    """The window named by the API's from/to (default: the 30 days before ``now``)."""
+    to = _instant(end, "to") if end else now
+    frm = _instant(start, "from") if start else to - timedelta(days=30)
+    if frm >= to:
+        raise UsageError("from must be before to")
+    if to - frm > timedelta(days=MAX_DAYS):
+        raise UsageError(f"the window is at most {MAX_DAYS} days")
+    if service is not None and not (0 < len(service) <= 64):
+        raise UsageError("service: 1 to 64 characters")
+    return Window(frm, to, service or None)
+
+
+def period_window(now: datetime, period: str, service: str | None) -> Window:
+    """/release metrics periods: 30d, 90d or quarter (the current calendar quarter so far)."""
+    if period == "quarter":
+        first = date(now.year, 3 * ((now.month - 1) // 3) + 1, 1)
+        return Window(datetime.combine(first, time(), UTC), now, service)
+    if period not in PERIODS:
+        raise UsageError("Usage: `/release metrics [30d|90d|quarter] [service]`")
+    return Window(now - timedelta(days=PERIODS[period]), now, service)
+
+
+def iso_weeks(w: Window) -> list[tuple[str, datetime, datetime]]:
+    """The ISO weeks the window touches, each clipped to the window: (label, start, end)."""
+    monday = datetime.combine((w.start - timedelta(days=w.start.weekday())).date(), time(), UTC)
+    out = []
+    while monday < w.end:
+        nxt = monday + timedelta(days=7)
+        year, week, _ = monday.isocalendar()
+        out.append((f"{year}-W{week:02d}", max(monday, w.start), min(nxt, w.end)))
+        monday = nxt
+    return out
+
+
+class MetricsService:
+    """Reads reports from the records; imports history through the API."""
+
+    def __init__(self, db: Database, policy: Policy) -> None:
+        self.db = db
+        self.policy = policy
+
+    def report(self, w: Window, *, weekly: bool = True) -> dict[str, Any]:
+        """Every metric for the window, with targets, DORA levels and (optionally) per ISO week."""
+        with self.db.engine.connect() as conn:
+            history = load(conn, self.policy.final_stage, w.start, w.end, w.service)
+        metrics = compute(history, w.start, w.end)
+        out: dict[str, Any] = {name: metrics[name] for name in FIELDS}
+        out["counts"] = {k: metrics[k] for k in ("changes", "failed_changes", "rollbacks", "incidents_resolved")}
+        out["window"] = {"from": w.start.isoformat(), "to": w.end.isoformat(), "days": w.days,
+                         "service": w.service, "environment": self.policy.final_stage}
+        out["targets"] = targets(metrics, self.policy.targets)
+        out["levels"] = levels(metrics)
+        out["report_year"] = REPORT_YEAR
+        if weekly:
+            out["weekly"] = []
+            for label, start, end in iso_weeks(w):
+                week = compute(history, start, end)
+                out["weekly"].append({"week": label, "from": start.isoformat(), "to": end.isoformat(),
+                                      **{name: week[name] for name in FIELDS},
+                                      "kinds": _kinds(history, start, end)})
+        return out
+
+    def import_deployment(self, data: object, origin: Origin) -> dict[str, Any]:
+        """POST /api/deployments: store one past deployment (a no-op when it is there already)."""
+        body = imports.parse(imports.DeploymentIn, data)
+
+        def work(tx: Tx) -> tuple[int, bool]:
+            return imports.import_deployment(tx, body, origin)  # type: ignore[arg-type]
+        dep_id, created = self.db.run(work)
+        return {"id": dep_id, "created": created}
+
+    def import_incident(self, data: object, origin: Origin) -> dict[str, Any]:
+        """POST /api/incidents/import: store one past incident."""
+        body = imports.parse(imports.IncidentIn, data)
+
+        def work(tx: Tx) -> tuple[int, bool]:
+            return imports.import_incident(tx, body, origin)  # type: ignore[arg-type]
+        inc_id, created = self.db.run(work)
+        return {"id": inc_id, "created": created}
+
+
+def _kinds(history: Any, start: datetime, end: datetime) -> dict[str, int]:
+    """Successful production deployments per kind in [start, end) (for the chart)."""
+    counts = {"planned": 0, "hotfix": 0, "fix_forward": 0, "rollback": 0}
+    for d in [*history.changes, *history.rollbacks]:
+        if d.result == "success" and start <= d.finished_at < end:
+            counts[d.kind] += 1
+    return counts
