@@ -20,6 +20,7 @@ from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
 from bot.metrics.service import MetricsService
+from bot.ops import Op
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
 from bot.releases.service import ANNOUNCEMENT, ReleaseService
@@ -57,6 +58,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
     _add_incidents(services)
     services.metrics = MetricsService(db, settings.policy)
+    outbox.renderers[Op.METRICS_REPORT] = services.metrics.render_chart
     return services
 
 

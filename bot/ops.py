@@ -22,6 +22,8 @@ class Op(StrEnum):
     PUBLISH_VIEW = "publish_view"  # the App Home tab
     # A state-mirroring message: the payload names a renderer that builds the call at send time.
     RENDER = "render"
+    # The metrics report and its chart, computed and drawn when sent (bot.metrics.slack).
+    METRICS_REPORT = "metrics_report"
     # Calls to systems other than Slack (executors, GitHub), delivered by registered targets.
     WEBHOOK = "webhook"
     GITHUB = "github"

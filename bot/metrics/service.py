@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -11,10 +12,12 @@ from bot.metrics import imports
 from bot.metrics.definitions import FIELDS, compute
 from bot.metrics.levels import REPORT_YEAR, levels, targets
 from bot.metrics.loading import load
+from bot.ops import Op
 from bot.policy import Policy
 from bot.tx import Database, Origin, Tx
 
 MAX_DAYS = 800
+_SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,63}$")
 PERIODS = {"30d": 30, "90d": 90}
 
 
@@ -51,19 +54,26 @@ def parse_window(now: datetime, start: str | None, end: str | None, service: str
         raise UsageError("from must be before to")
     if to - frm > timedelta(days=MAX_DAYS):
         raise UsageError(f"the window is at most {MAX_DAYS} days")
-    if service is not None and not (0 < len(service) <= 64):
-        raise UsageError("service: 1 to 64 characters")
-    return Window(frm, to, service or None)
+    return Window(frm, to, check_service(service))
+
+
+def check_service(service: str | None) -> str | None:
+    """A service name as deployments carry it, or UsageError."""
+    if service is None or service == "":
+        return None
+    if not _SERVICE.match(service):
+        raise UsageError("service: up to 64 letters, digits and . _ / @ + -, starting with a letter or digit")
+    return service
 
 
 def period_window(now: datetime, period: str, service: str | None) -> Window:
     """/release metrics periods: 30d, 90d or quarter (the current calendar quarter so far)."""
     if period == "quarter":
         first = date(now.year, 3 * ((now.month - 1) // 3) + 1, 1)
-        return Window(datetime.combine(first, time(), UTC), now, service)
+        return Window(datetime.combine(first, time(), UTC), now, check_service(service))
     if period not in PERIODS:
         raise UsageError("Usage: `/release metrics [30d|90d|quarter] [service]`")
-    return Window(now - timedelta(days=PERIODS[period]), now, service)
+    return Window(now - timedelta(days=PERIODS[period]), now, check_service(service))
 
 
 def iso_weeks(w: Window) -> list[tuple[str, datetime, datetime]]:
@@ -106,6 +116,31 @@ class MetricsService:
                                       "kinds": _kinds(history, start, end)})
         return out
 
+    def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
+        """`/release metrics`: the figures now (the reply) and the chart, uploaded to ``channel``."""
+        w = period_window(self.db.clock.now(), period, service)
+        text = report_text(self.report(w, weekly=False))
+        with self.db.transaction() as tx:
+            tx.audit(origin, "metrics", 0, "share", channel=channel, period=period, service=service)
+            self.queue_chart(tx, channel, w)
+        return text
+
+    def queue_chart(self, tx: Tx, channel: str, w: Window, comment: bool = False) -> None:
+        """Queue the report's chart for ``channel`` (drawn when sent, so it is current)."""
+        tx.send(Op.METRICS_REPORT, channel=channel, start=w.start.isoformat(), end=w.end.isoformat(),
+                service=w.service, comment=comment)
+
+    def render_chart(self, _s: Any, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Outbox renderer: the report's chart as a PNG upload with the numbers as alt text."""
+        from bot.metrics.charts import alt_text, render_png, title
+
+        w = Window(datetime.fromisoformat(args["start"]), datetime.fromisoformat(args["end"]), args.get("service"))
+        report = self.report(w)
+        name = f"delivery-metrics-{w.service or 'all'}-{w.end.date().isoformat()}.png"
+        return "upload_png", {"channel": args["channel"], "filename": name, "png": render_png(report),
+                              "title": title(report), "alt_txt": alt_text(report),
+                              "comment": report_text(report) if args.get("comment") else None}
+
     def import_deployment(self, data: object, origin: Origin) -> dict[str, Any]:
         """POST /api/deployments: store one past deployment (a no-op when it is there already)."""
         body = imports.parse(imports.DeploymentIn, data)
@@ -132,3 +167,10 @@ def _kinds(history: Any, start: datetime, end: datetime) -> dict[str, int]:
         if d.result == "success" and start <= d.finished_at < end:
             counts[d.kind] += 1
     return counts
+
+
+def report_text(report: dict[str, Any]) -> str:
+    """The report as a Slack message: a title line and one line per figure."""
+    from bot.metrics.charts import lines, title
+
+    return f"*{title(report)}*\n" + "\n".join(f"• {line}" for line in lines(report))

@@ -134,4 +134,5 @@ HELP = """*warroom releases*
 `/release approve <version>` / `/release reject <version> [reason]` approvers only, never the requester
 `/release rollback <version> <reason>` approvers only; the reason is required
 `/release override <version> <reason>` approvers only: pass the production freeze
-`/release status [version]`, `/release list`, `/release help`"""
+`/release status [version]`, `/release list`, `/release help`
+`/release metrics [30d|90d|quarter] [service]` delivery metrics against targets and DORA levels, with a chart"""

@@ -137,3 +137,22 @@ def test_imports_need_the_write_scope_and_valid_bodies(stack: Stack) -> None:
     assert report["mttr_hours_median"] == pytest.approx(1.5)
     assert report["window"] == {"from": "2026-01-01T00:00:00+00:00", "to": "2026-02-01T00:00:00+00:00",
                                 "days": 31.0, "service": "shop", "environment": "production"}
+
+
+def test_release_metrics_answers_with_targets_levels_and_a_chart(stack: Stack) -> None:
+    ship(stack, "v6.0.0")
+    answer = command(stack, REQ, REL, "/release", "metrics 30d")
+    assert "Delivery metrics, all services" in answer and "(30 days)" in answer
+    assert "Deployments: 1" in answer
+    assert "Lead time (median): no data" in answer
+    assert "Success rate: 100.0% (target > 95%: met)" in answer
+    assert "Deployment frequency: 0.23/week (target >= 2/month: NOT met; DORA 2024: medium)" in answer
+    upload = stack.ws.wait_for(lambda: stack.ws.calls("files.getUploadURLExternal"), what="the chart upload")[0]
+    assert "Deployments per week" in upload["args"]["alt_txt"] and "Success rate: 100.0%" in upload["args"]["alt_txt"]
+    shared = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if m.get("files")], what="the chart")
+    file = shared[-1]["files"][0]
+    assert file["name"].startswith("delivery-metrics-all-") and file["name"].endswith(".png")
+    assert stack.store.file_content(file["id"])[:8] == b"\x89PNG\r\n\x1a\n"
+    for bad in ("metrics 7d", "metrics 30d shop extra", "metrics <!channel>"):
+        assert "Usage" in command(stack, REQ, REL, "/release", bad) or "service:" in command(
+            stack, REQ, REL, "/release", bad)
