@@ -19,6 +19,7 @@ import handlers
 from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
+from bot.metrics.digest import DigestJob
 from bot.metrics.service import MetricsService
 from bot.ops import Op
 from bot.outbox import OutboxSender
@@ -129,6 +130,9 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     due = DueWork(settings.scheduler_tick)
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
+    if settings.policy.digest is not None:
+        digest = DigestJob(services.db, services.metrics, settings.policy.digest, settings.policy.timezone)
+        due.add("metrics-digest", digest.run_due)
 
     async def slack_events(request: Request) -> Response:
         from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response

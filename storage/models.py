@@ -275,3 +275,14 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     revoked_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)
+
+
+class ScheduledPost(SQLModel, table=True):
+    """A recurring post (the weekly metrics digest): its next due time lives here, and one
+    replica claims it by moving next_due_at on, so it is posted once across replicas."""
+
+    __tablename__ = "scheduled_post"
+    name: str = Field(primary_key=True, max_length=64)
+    spec: str = Field(max_length=200)  # the schedule it was computed from; a change recomputes it
+    next_due_at: datetime = _ts(nullable=False)
+    last_done_at: datetime | None = _ts(nullable=True)
