@@ -11,6 +11,7 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -31,6 +32,7 @@ from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
 from handlers import api
+from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -154,12 +156,15 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         finally:
             runtime_holder[0].stop_background()
 
+    prom = Prometheus(services)
     asgi = Starlette(
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", prom.endpoint, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
         ],
+        middleware=[Middleware(LatencyMiddleware, histogram=prom.latency)],
         lifespan=lifespan,
     )
     runtime = Runtime(services, bolt, asgi, due)
