@@ -81,8 +81,9 @@ class History:
 
 def attribute(at: datetime, candidates: Iterable[Dep], exclude: int | None = None) -> Dep | None:
     """The deployment a rollback or an incident names: of the production deployments of the
-    named version (same service), the latest finished at or before ``at`` (the rollback's
-    finish, the incident's declaration); ties by id. None when there is none."""
+    named version (same service; for an incident, only changes), the latest finished at or
+    before ``at`` (the rollback's finish, the incident's declaration); ties by id. None when
+    there is none. So a rollback of a rollback names that rollback, not the older change."""
     best: Dep | None = None
     for dep in candidates:
         if dep.id == exclude or dep.finished_at > at:

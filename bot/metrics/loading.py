@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, or_, select
+from sqlalchemy import Connection, and_, func, or_, select
 from sqlalchemy.orm import aliased
 
 from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
@@ -44,32 +44,44 @@ def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
         yield items[i:i + CHUNK]
 
 
-def _candidates(conn: Connection, base: list[Any], versions: Iterable[str], release_ids: Iterable[int],
-                ) -> tuple[dict[tuple[str, str], list[Dep]], dict[int, list[Dep]]]:
-    """Production deployments of the named versions / releases, grouped for attribution."""
-    by_version: dict[tuple[str, str], list[Dep]] = defaultdict(list)
-    by_release: dict[int, list[Dep]] = defaultdict(list)
-    for chunk in _chunks(versions):
-        for dep in _deps(conn, *base, D.c.version.in_(chunk)):
-            by_version[(dep.service, dep.version)].append(dep)
-    for chunk in _chunks(release_ids):
-        for dep in _deps(conn, *base, D.c.release_id.in_(chunk)):
-            by_release[dep.release_id or 0].append(dep)
-    return by_version, by_release
+def _lead(conn: Connection, base: list[Any], changes: list[Dep]) -> list[tuple[datetime, float]]:
+    """(finished_at, hours) per commit of a successful change in ``changes`` that is the first
+    successful change of its service to ship that commit (by finished_at, then id).
 
-
-def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime) -> list[tuple[datetime, float]]:
-    """(finished_at, hours) per commit of a successful change in the window that is the first
-    successful change of its service to ship that commit (by finished_at, then id)."""
-    d2, c2 = aliased(D), aliased(C)
-    earlier = exists().where(
-        c2.c.sha == C.c.sha, d2.c.id == c2.c.deployment_id, d2.c.service == D.c.service,
-        d2.c.environment == D.c.environment, d2.c.result == "success", d2.c.kind.in_(CHANGE_KINDS),
-        or_(d2.c.finished_at < D.c.finished_at, and_(d2.c.finished_at == D.c.finished_at, d2.c.id < D.c.id)))
-    rows = conn.execute(select(D.c.finished_at, C.c.committed_at).select_from(C.join(D, D.c.id == C.c.deployment_id))
-                        .where(*base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success",
-                               D.c.finished_at >= start, D.c.finished_at < end, ~earlier))
-    return [(fin, (fin - com).total_seconds() / 3600) for fin, com in rows]
+    Looked up by sha (indexed) in chunks rather than with a correlated NOT EXISTS, which
+    SQLite plans as a scan of every earlier deployment."""
+    ok = {d.id: d for d in changes if d.result == "success"}
+    if not ok:
+        return []
+    shipped: list[tuple[int, str, datetime]] = []
+    for chunk in _chunks(ok):
+        shipped += conn.execute(select(C.c.deployment_id, C.c.sha, C.c.committed_at)
+                                .where(C.c.deployment_id.in_(chunk))).all()
+    # Every deployment that shipped one of these commits, then which of them are successful
+    # production changes: two plain lookups (by sha, by id) that no planner can turn into a scan.
+    shipments: list[tuple[str, int]] = []
+    for chunk in _chunks(sha for _, sha, _ in shipped):
+        shipments += conn.execute(select(C.c.sha, C.c.deployment_id).where(C.c.sha.in_(chunk))).all()
+    changes_by_id: dict[int, tuple[str, datetime]] = {}
+    for chunk in _chunks(dep_id for _, dep_id in shipments):
+        for dep_id, svc, finished in conn.execute(
+                select(D.c.id, D.c.service, D.c.finished_at)
+                .where(D.c.id.in_(chunk), *base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success")):
+            changes_by_id[dep_id] = (svc, finished)
+    first: dict[tuple[str, str], tuple[datetime, int]] = {}
+    for sha, dep_id in shipments:
+        if dep_id not in changes_by_id:
+            continue
+        svc, finished = changes_by_id[dep_id]
+        key = (svc, sha)
+        if key not in first or (finished, dep_id) < first[key]:
+            first[key] = (finished, dep_id)
+    out = []
+    for dep_id, sha, committed in shipped:
+        dep = ok[dep_id]
+        if first.get((dep.service, sha), (None, None))[1] == dep_id:
+            out.append((dep.finished_at, (dep.finished_at - committed).total_seconds() / 3600))
+    return out
 
 
 def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None) -> History:
@@ -77,36 +89,56 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     base = _production(final, service)
     h = History()
     h.changes = _deps(conn, *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
-    # A rollback or an incident names a deployment finished before it: only those from the
-    # window's start on can name a change in the window.
-    h.rollbacks = _deps(conn, *base, D.c.kind == "rollback", D.c.finished_at >= start)
-    inc_where: list[Any] = [I.c.declared_at >= start,
-                            or_(I.c.caused_by_version.is_not(None), I.c.caused_by_release_id.is_not(None))]
+    # Deployments that share service and version with a change in the window: the only ones a
+    # rollback or an incident can name when the name matters here (it names a change in the window).
+    c = aliased(D)
+    same_version = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.version,
+                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
+                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
+    in_window = and_(D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    pool: dict[tuple[str, str], list[Dep]] = defaultdict(list)
+    for dep in [*h.changes, *_deps(conn, *base, same_version, ~in_window)]:
+        pool[(dep.service, dep.version)].append(dep)
+    # Rollbacks finished in the window (for the rates), and later ones naming a window change.
+    names_change = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.rolls_back,
+                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
+                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
+    h.rollbacks = _deps(conn, *base, D.c.kind == "rollback", D.c.finished_at >= start,
+                        or_(D.c.finished_at < end, names_change))
+    for r in h.rollbacks:
+        named = attribute(r.finished_at, pool.get((r.service, r.rolls_back or ""), []), exclude=r.id)
+        if named:
+            h.rollback_of[r.id] = named.id
+    # Incidents name a change by version (a release's version when set from Slack); one
+    # declared before the window cannot name a change finished in it.
+    inc_where: list[Any] = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
     if service:
         inc_where.append(or_(I.c.service == service, I.c.service.is_(None)))
     h.causing = [Inc(*row) for row in conn.execute(select(*_INC_COLS).where(*inc_where))]
-    versions = [r.rolls_back for r in h.rollbacks if r.rolls_back] + [
-        i.caused_by_version for i in h.causing if i.caused_by_version and i.caused_by_release_id is None]
-    releases = [i.caused_by_release_id for i in h.causing if i.caused_by_release_id is not None]
-    by_version, by_release = _candidates(conn, base, versions, releases)
-    for r in h.rollbacks:
-        named = attribute(r.finished_at, by_version.get((r.service, r.rolls_back or ""), []), exclude=r.id)
-        if named:
-            h.rollback_of[r.id] = named.id
+    by_version: dict[str, list[Dep]] = defaultdict(list)
+    for (_, ver), deps in pool.items():
+        by_version[ver] += deps
     for i in h.causing:
-        if i.caused_by_release_id is not None:
-            pool = by_release.get(i.caused_by_release_id, [])
-        else:
-            pool = [d for (svc, ver), deps in by_version.items() if ver == i.caused_by_version
-                    and (i.service is None or svc == i.service) for d in deps]
-        named = attribute(i.declared_at, pool)
+        # An incident names the code of a version: the change that shipped it, not a rollback
+        # that happened to redeploy it.
+        candidates = [d for d in by_version.get(i.caused_by_version or "", [])
+                      if d.is_change and (i.service is None or d.service == i.service)]
+        named = attribute(i.declared_at, candidates)
         if named:
             h.incident_of[i.id] = named.id
-    # Recoveries can only end failures that began at or after the earliest failure time.
-    earliest = min([start] + [r.started_at for r in h.rollbacks if r.started_at is not None])
-    for dep in _deps(conn, *base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success", D.c.finished_at > earliest):
+    # A failure of a window change happens between ``earliest`` and ``latest``; the first
+    # recovery after it is one finished in between, or the first one after ``latest``.
+    ids = {d.id for d in h.changes}
+    named_at = [r.started_at or r.finished_at for r in h.rollbacks if h.rollback_of.get(r.id) in ids]
+    named_at += [i.declared_at for i in h.causing if h.incident_of.get(i.id) in ids]
+    earliest, latest = min([start, *named_at]), max([end, *named_at])
+    recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
+    for dep in _deps(conn, *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest):
         h.recoveries.setdefault(dep.service, []).append(dep.finished_at)
-    h.lead = _lead(conn, base, start, end)
+    for svc, first_after in conn.execute(select(D.c.service, func.min(D.c.finished_at))
+                                         .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
+        h.recoveries.setdefault(svc, []).append(first_after)
+    h.lead = _lead(conn, base, h.changes)
     res_where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
     if service:
         res_where.append(I.c.service == service)

@@ -96,8 +96,9 @@ def expected(deps: list[D], incs: list[I], start: datetime, end: datetime, servi
     def within(t: datetime | None) -> bool:
         return t is not None and start <= t < end
 
-    def named(version: str, svc: str, when: datetime, skip: D | None = None) -> D | None:
-        found = [d for d in prod if d.version == version and d.service == svc and d.finished <= when and d is not skip]
+    def named(version: str, svc: str, when: datetime, skip: D | None = None, changes_only: bool = False) -> D | None:
+        found = [d for d in prod if d.version == version and d.service == svc and d.finished <= when and d is not skip
+                 and (d.kind in CHANGES or not changes_only)]
         return max(found, key=lambda d: (d.finished, d.n)) if found else None
 
     changes = [d for d in prod if d.kind in CHANGES and within(d.finished)]
@@ -112,7 +113,7 @@ def expected(deps: list[D], incs: list[I], start: datetime, end: datetime, servi
             if r.kind == "rollback" and r.rolls_back and named(r.rolls_back, r.service, r.finished, r) is c:
                 failures.append(r.started)
         for i in causing:
-            if named(i.cause or "", i.service, i.declared) is c:
+            if named(i.cause or "", i.service, i.declared, changes_only=True) is c:
                 failures.append(i.declared)
                 if i.resolved:
                     ends.append(i.resolved)
