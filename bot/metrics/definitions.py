@@ -7,7 +7,7 @@ compare the result with an independent computation on random histories.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -77,6 +77,7 @@ class History:
     lead: list[tuple[datetime, float]] = field(default_factory=list)
     recoveries: dict[str, list[datetime]] = field(default_factory=dict)
     resolved: list[Inc] = field(default_factory=list)
+    index: _Index | None = None  # built by compute on first use
 
 
 def attribute(at: datetime, candidates: Iterable[Dep], exclude: int | None = None) -> Dep | None:
@@ -106,36 +107,67 @@ def _hours(a: datetime, b: datetime) -> float:
     return (b - a).total_seconds() / 3600
 
 
-def compute(history: History, start: datetime, end: datetime) -> dict[str, Any]:
-    """Every metric for the window [start, end) from ``history`` (which must cover it)."""
-    days = (end - start).total_seconds() / 86400
+@dataclass
+class _Index:
+    """History sorted by time, with each change's failure and recovery times, built once so
+    every week of a report is a couple of bisects."""
 
-    def inside(at: datetime | None) -> bool:
-        return at is not None and start <= at < end
+    changes: list[Dep]
+    change_at: list[datetime]
+    rollbacks: list[Dep]
+    rollback_at: list[datetime]
+    lead: list[tuple[datetime, float]]
+    lead_at: list[datetime]
+    resolved: list[Inc]
+    resolved_at: list[datetime]
+    failures: dict[int, list[datetime]]
+    incident_ends: dict[int, list[datetime]]
 
-    changes = [d for d in history.changes if inside(d.finished_at)]
-    rollbacks = [d for d in history.rollbacks if inside(d.finished_at)]
-    successful = [d for d in changes if d.result == "success"]
-    by_change: dict[int, list[datetime]] = {d.id: [] for d in changes}  # failure times
-    recovered_by_incident: dict[int, list[datetime]] = {}
+
+def _index(h: History) -> _Index:
+    changes = sorted(h.changes, key=lambda d: (d.finished_at, d.id))
+    rollbacks = sorted(h.rollbacks, key=lambda d: (d.finished_at, d.id))
+    lead = sorted(h.lead, key=lambda x: x[0])
+    resolved = sorted((i for i in h.resolved if i.resolved_at is not None), key=lambda i: i.resolved_at)  # type: ignore[arg-type, return-value]
+    failures: dict[int, list[datetime]] = {}
+    ends: dict[int, list[datetime]] = {}
     for d in changes:
         if d.result == "failure":
-            by_change[d.id].append(d.finished_at)
-    for r in history.rollbacks:
-        target = history.rollback_of.get(r.id)
-        if target in by_change:
-            by_change[target].append(r.started_at or r.finished_at)
-    for i in history.causing:
-        target = history.incident_of.get(i.id)
-        if target in by_change:
-            by_change[target].append(i.declared_at)
+            failures.setdefault(d.id, []).append(d.finished_at)
+    for r in rollbacks:
+        target = h.rollback_of.get(r.id)
+        if target is not None:
+            failures.setdefault(target, []).append(r.started_at or r.finished_at)
+    for i in h.causing:
+        target = h.incident_of.get(i.id)
+        if target is not None:
+            failures.setdefault(target, []).append(i.declared_at)
             if i.resolved_at is not None:
-                recovered_by_incident.setdefault(target, []).append(i.resolved_at)
-    failed = [d for d in changes if by_change[d.id]]
+                ends.setdefault(target, []).append(i.resolved_at)
+    return _Index(changes, [d.finished_at for d in changes], rollbacks, [d.finished_at for d in rollbacks],
+                  lead, [x[0] for x in lead], resolved, [i.resolved_at for i in resolved],  # type: ignore[misc]
+                  failures, ends)
+
+
+def _slice(items: list[Any], keys: list[datetime], start: datetime, end: datetime) -> list[Any]:
+    return items[bisect_left(keys, start):bisect_left(keys, end)]
+
+
+def compute(history: History, start: datetime, end: datetime) -> dict[str, Any]:
+    """Every metric for the window [start, end) from ``history`` (which must cover it)."""
+    if history.index is None:
+        history.index = _index(history)
+    ix = history.index
+    days = (end - start).total_seconds() / 86400
+    changes = _slice(ix.changes, ix.change_at, start, end)
+    rollbacks = _slice(ix.rollbacks, ix.rollback_at, start, end)
+    successful = [d for d in changes if d.result == "success"]
+    # A change is failed by its result, a rollback naming it, or an incident naming it.
+    failed = [d for d in changes if d.id in ix.failures]
     recovery_hours = []
     for d in failed:
-        failure = min(by_change[d.id])
-        ends = list(recovered_by_incident.get(d.id, []))
+        failure = min(ix.failures[d.id])
+        ends = list(ix.incident_ends.get(d.id, []))
         fixes = history.recoveries.get(d.service, [])
         k = bisect_right(fixes, failure)
         if k < len(fixes):
@@ -148,9 +180,11 @@ def compute(history: History, start: datetime, end: datetime) -> dict[str, Any]:
                         for r in rollbacks if r.result == "success" and r.started_at is not None]
     # A commit's lead time counts once, at the first successful change that shipped it (the
     # loader keeps only those); a commit dated at or after its deployment is left out.
-    lead = [h for at, h in history.lead if inside(at) and h > 0]
-    mttr = [_hours(i.declared_at, i.resolved_at) for i in history.resolved if inside(i.resolved_at)
-            and i.resolved_at is not None]
+    lead = [h for _, h in _slice(ix.lead, ix.lead_at, start, end) if h > 0]
+    mttr = [_hours(i.declared_at, i.resolved_at) for i in _slice(ix.resolved, ix.resolved_at, start, end)]
+    kinds = dict.fromkeys(KINDS, 0)
+    for d in all_successful:
+        kinds[d.kind] += 1
     return {
         "deployments": len(successful),
         "deployment_frequency_per_week": len(successful) / (days / 7) if days > 0 else None,
@@ -167,4 +201,5 @@ def compute(history: History, start: datetime, end: datetime) -> dict[str, Any]:
         "failed_changes": len(failed),
         "rollbacks": len(rollbacks),
         "incidents_resolved": len(mttr),
+        "kinds": kinds,
     }

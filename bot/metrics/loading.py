@@ -8,11 +8,10 @@ their first successful shipment, and the recoveries that can end their failures.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
@@ -21,10 +20,26 @@ from storage.models import Deployment, DeploymentCommit, Incident
 D = Deployment.__table__  # type: ignore[attr-defined]
 C = DeploymentCommit.__table__  # type: ignore[attr-defined]
 I = Incident.__table__  # type: ignore[attr-defined]  # noqa: E741
-CHUNK = 500  # bound parameters per IN list, well under SQLite's limit
-_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, D.c.started_at, D.c.finished_at,
+
+
+def _raw(column: Any) -> Any:
+    """A time column fetched as the driver gives it: SQLAlchemy's SQLite datetime parsing costs
+    more than the query on a year of rows; ``_dt`` turns it into an aware UTC datetime."""
+    return type_coerce(column, String)
+
+
+def _dt(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC)
+
+
+_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, _raw(D.c.started_at), _raw(D.c.finished_at),
              D.c.release_id, D.c.rolls_back)
-_INC_COLS = (I.c.id, I.c.service, I.c.declared_at, I.c.resolved_at, I.c.caused_by_version, I.c.caused_by_release_id)
+_INC_COLS = (I.c.id, I.c.service, _raw(I.c.declared_at), _raw(I.c.resolved_at), I.c.caused_by_version,
+             I.c.caused_by_release_id)
 
 
 def _production(final: str, service: str | None) -> list[Any]:
@@ -35,52 +50,46 @@ def _production(final: str, service: str | None) -> list[Any]:
 
 
 def _deps(conn: Connection, *where: Any) -> list[Dep]:
-    return [Dep(*row) for row in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id))]
+    return [Dep(i, svc, ver, kind, res, _dt(st), _dt(fin), rel, rb) for i, svc, ver, kind, res, st, fin, rel, rb
+            in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id))]
 
 
-def _chunks(values: Iterable[Any]) -> Iterable[list[Any]]:
-    items = sorted(set(values))
-    for i in range(0, len(items), CHUNK):
-        yield items[i:i + CHUNK]
+def _incs(conn: Connection, *where: Any) -> list[Inc]:
+    return [Inc(i, svc, _dt(dec), _dt(res), ver, rel) for i, svc, dec, res, ver, rel
+            in conn.execute(select(*_INC_COLS).where(*where))]
 
 
-def _lead(conn: Connection, base: list[Any], changes: list[Dep]) -> list[tuple[datetime, float]]:
-    """(finished_at, hours) per commit of a successful change in ``changes`` that is the first
+def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, final: str,
+          service: str | None, finished_at: dict[int, datetime]) -> list[tuple[datetime, float]]:
+    """(finished_at, hours) per commit of a successful change in the window that is the first
     successful change of its service to ship that commit (by finished_at, then id).
 
-    Looked up by sha (indexed) in chunks rather than with a correlated NOT EXISTS, which
-    SQLite plans as a scan of every earlier deployment."""
-    ok = {d.id: d for d in changes if d.result == "success"}
-    if not ok:
+    Two joins, no correlated subquery: SQLite plans a correlated NOT EXISTS as a scan of every
+    earlier deployment per commit."""
+    ok = [*base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success"]
+    window = select(C.c.deployment_id, D.c.service, C.c.sha, _raw(C.c.committed_at)).select_from(
+        C.join(D, D.c.id == C.c.deployment_id)).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)
+    shipped = conn.execute(window).all()
+    if not shipped:
         return []
-    shipped: list[tuple[int, str, datetime]] = []
-    for chunk in _chunks(ok):
-        shipped += conn.execute(select(C.c.deployment_id, C.c.sha, C.c.committed_at)
-                                .where(C.c.deployment_id.in_(chunk))).all()
-    # Every deployment that shipped one of these commits, then which of them are successful
-    # production changes: two plain lookups (by sha, by id) that no planner can turn into a scan.
-    shipments: list[tuple[str, int]] = []
-    for chunk in _chunks(sha for _, sha, _ in shipped):
-        shipments += conn.execute(select(C.c.sha, C.c.deployment_id).where(C.c.sha.in_(chunk))).all()
-    changes_by_id: dict[int, tuple[str, datetime]] = {}
-    for chunk in _chunks(dep_id for _, dep_id in shipments):
-        for dep_id, svc, finished in conn.execute(
-                select(D.c.id, D.c.service, D.c.finished_at)
-                .where(D.c.id.in_(chunk), *base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success")):
-            changes_by_id[dep_id] = (svc, finished)
-    first: dict[tuple[str, str], tuple[datetime, int]] = {}
-    for sha, dep_id in shipments:
-        if dep_id not in changes_by_id:
-            continue
-        svc, finished = changes_by_id[dep_id]
-        key = (svc, sha)
-        if key not in first or (finished, dep_id) < first[key]:
-            first[key] = (finished, dep_id)
+    c1, d1 = aliased(C), aliased(D)
+    shas = select(c1.c.sha).select_from(c1.join(d1, d1.c.id == c1.c.deployment_id)).where(
+        d1.c.id.in_(select(D.c.id).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)))
+    # Every successful change that shipped one of those commits, oldest first. Driven from the
+    # sha index: the `|| ''` keeps SQLite from walking the deployment indexes instead.
+    svc_filter = [(D.c.service + "") == service] if service else []
+    earlier = [(D.c.environment + "") == final, *svc_filter, D.c.finished_at.is_not(None),
+               D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at < end]
+    first: dict[tuple[str, str], int] = {}
+    for sha, svc, dep_id in conn.execute(
+            select(C.c.sha, D.c.service, D.c.id).select_from(C.join(D, D.c.id == C.c.deployment_id))
+            .where(*earlier, C.c.sha.in_(shas)).order_by(D.c.finished_at, D.c.id)):
+        first.setdefault((svc, sha), dep_id)
     out = []
-    for dep_id, sha, committed in shipped:
-        dep = ok[dep_id]
-        if first.get((dep.service, sha), (None, None))[1] == dep_id:
-            out.append((dep.finished_at, (dep.finished_at - committed).total_seconds() / 3600))
+    for dep_id, svc, sha, committed in shipped:
+        if first[(svc, sha)] == dep_id:
+            finished = finished_at[dep_id]
+            out.append((finished, (finished - _dt(committed)).total_seconds() / 3600))
     return out
 
 
@@ -114,7 +123,7 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     inc_where: list[Any] = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
     if service:
         inc_where.append(or_(I.c.service == service, I.c.service.is_(None)))
-    h.causing = [Inc(*row) for row in conn.execute(select(*_INC_COLS).where(*inc_where))]
+    h.causing = _incs(conn, *inc_where)
     by_version: dict[str, list[Dep]] = defaultdict(list)
     for (_, ver), deps in pool.items():
         by_version[ver] += deps
@@ -135,12 +144,12 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
     for dep in _deps(conn, *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest):
         h.recoveries.setdefault(dep.service, []).append(dep.finished_at)
-    for svc, first_after in conn.execute(select(D.c.service, func.min(D.c.finished_at))
+    for svc, first_after in conn.execute(select(D.c.service, func.min(_raw(D.c.finished_at)))
                                          .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
-        h.recoveries.setdefault(svc, []).append(first_after)
-    h.lead = _lead(conn, base, h.changes)
+        h.recoveries.setdefault(svc, []).append(_dt(first_after))
+    h.lead = _lead(conn, base, start, end, final, service, {d.id: d.finished_at for d in h.changes})
     res_where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
     if service:
         res_where.append(I.c.service == service)
-    h.resolved = [Inc(*row) for row in conn.execute(select(*_INC_COLS).where(*res_where))]
+    h.resolved = _incs(conn, *res_where)
     return h

@@ -112,8 +112,7 @@ class MetricsService:
             for label, start, end in iso_weeks(w):
                 week = compute(history, start, end)
                 out["weekly"].append({"week": label, "from": start.isoformat(), "to": end.isoformat(),
-                                      **{name: week[name] for name in FIELDS},
-                                      "kinds": _kinds(history, start, end)})
+                                      **{name: week[name] for name in FIELDS}, "kinds": week["kinds"]})
         return out
 
     def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
@@ -158,15 +157,6 @@ class MetricsService:
             return imports.import_incident(tx, body, origin)  # type: ignore[arg-type]
         inc_id, created = self.db.run(work)
         return {"id": inc_id, "created": created}
-
-
-def _kinds(history: Any, start: datetime, end: datetime) -> dict[str, int]:
-    """Successful production deployments per kind in [start, end) (for the chart)."""
-    counts = {"planned": 0, "hotfix": 0, "fix_forward": 0, "rollback": 0}
-    for d in [*history.changes, *history.rollbacks]:
-        if d.result == "success" and start <= d.finished_at < end:
-            counts[d.kind] += 1
-    return counts
 
 
 def report_text(report: dict[str, Any]) -> str:
