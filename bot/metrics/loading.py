@@ -77,8 +77,11 @@ def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, fin
         d1.c.id.in_(select(D.c.id).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)))
     # Every successful change that shipped one of those commits, oldest first. Driven from the
     # sha index: the `|| ''` keeps SQLite from walking the deployment indexes instead.
-    svc_filter = [(D.c.service + "") == service] if service else []
-    earlier = [(D.c.environment + "") == final, *svc_filter, D.c.finished_at.is_not(None),
+    def plain(column: Any) -> Any:
+        return column + "" if conn.dialect.name == "sqlite" else column  # PostgreSQL plans this well
+
+    svc_filter = [plain(D.c.service) == service] if service else []
+    earlier = [plain(D.c.environment) == final, *svc_filter, D.c.finished_at.is_not(None),
                D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at < end]
     first: dict[tuple[str, str], int] = {}
     for sha, svc, dep_id in conn.execute(
