@@ -20,6 +20,7 @@ import handlers
 from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
+from bot.home import HomeService
 from bot.metrics.digest import DigestJob
 from bot.metrics.service import MetricsService
 from bot.ops import Op
@@ -62,6 +63,9 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     _add_incidents(services)
     services.metrics = MetricsService(db, settings.policy)
     outbox.renderers[Op.METRICS_REPORT] = services.metrics.render_chart
+    services.home = HomeService(db, settings.policy, services.metrics)
+    outbox.renderers[Op.HOME] = services.home.render
+    services.releases.listeners.append(services.home.changed)
     return services
 
 
@@ -132,6 +136,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     due = DueWork(settings.scheduler_tick)
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
+    due.add("home-refresh", services.home.refresh_due)
     if settings.policy.digest is not None:
         digest = DigestJob(services.db, services.metrics, settings.policy.digest, settings.policy.timezone)
         due.add("metrics-digest", digest.run_due)

@@ -159,10 +159,11 @@ class SlackGateway:
             raise SlackCallFailed("files.upload", str(exc.response.get("error", "unknown_error"))) from exc
         return {"channel": channel, "ts": None}
 
-    def publish_view(self, user_id: str, view: dict[str, Any]) -> dict[str, Any]:
-        """views.publish: a user's App Home tab."""
+    def publish_view(self, user_id: str, view: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
+        """views.publish: a user's App Home tab. Returns the user and ``digest`` (what was
+        published), which the outbox stores so an unchanged Home is not published again."""
         self.call("views.publish", user_id=user_id, view=view)
-        return {"channel": None, "ts": None}
+        return {"channel": user_id, "ts": digest}
 
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
         """views.open for a modal."""

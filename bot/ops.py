@@ -24,6 +24,8 @@ class Op(StrEnum):
     RENDER = "render"
     # The metrics report and its chart, computed and drawn when sent (bot.metrics.slack).
     METRICS_REPORT = "metrics_report"
+    # A user's App Home, built when sent and published only when it changed (bot.home).
+    HOME = "home"
     # Calls to systems other than Slack (executors, GitHub), delivered by registered targets.
     WEBHOOK = "webhook"
     GITHUB = "github"

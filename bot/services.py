@@ -15,6 +15,7 @@ from bot.tokens import Tokens
 from bot.tx import Database
 
 if TYPE_CHECKING:
+    from bot.home import HomeService
     from bot.incidents.service import IncidentService
     from bot.metrics.service import MetricsService
     from bot.releases.service import ReleaseService
@@ -35,6 +36,7 @@ class Services:
     releases: ReleaseService = field(init=False)
     incidents: IncidentService = field(init=False)
     metrics: MetricsService = field(init=False)
+    home: HomeService = field(init=False)
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""
