@@ -32,6 +32,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
+from bot.vault import Vault
 from handlers import api
 from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
@@ -137,6 +138,8 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
     due.add("home-refresh", services.home.refresh_due)
+    if settings.vault_dir:
+        due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
     if settings.policy.digest is not None:
         digest = DigestJob(services.db, services.metrics, settings.policy.digest, settings.policy.timezone)
         due.add("metrics-digest", digest.run_due)
