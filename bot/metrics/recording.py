@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.tx import Origin, Tx
 from storage.models import CommitRecord, Deployment, DeploymentCommit, Incident, Release
@@ -49,10 +49,14 @@ def record_rollback(tx: Tx, release: Release, reason: str, origin: Origin) -> in
     """A rollback of the release in the stage it was in: decided and finished now. It names the
     release's version, which makes that change a failed one (see bot.metrics.definitions)."""
     service = _service(release)
+    same = [Deployment.service == service, Deployment.environment == release.stage]
+    shipped = tx.session.execute(select(func.max(Deployment.finished_at)).where(  # type: ignore[call-overload]
+        *same, Deployment.version == release.version)).scalar()
+    # What the rollback brings back: the version deployed there before this release.
+    before = [Deployment.finished_at < shipped] if shipped else []  # type: ignore[operator]
     previous = tx.session.execute(
         select(Deployment.version).where(  # type: ignore[call-overload]
-            Deployment.service == service, Deployment.environment == release.stage,  # type: ignore[arg-type]
-            Deployment.version != release.version, Deployment.result == "success")  # type: ignore[arg-type]
+            *same, *before, Deployment.version != release.version, Deployment.result == "success")
         .order_by(Deployment.finished_at.desc(), Deployment.id.desc()).limit(1)).scalar()  # type: ignore[union-attr]
     return _insert(tx, release_id=release.id, service=service, environment=release.stage,
                    version=previous or f"before-{release.version}"[:64], kind="rollback",

@@ -156,3 +156,19 @@ def test_release_metrics_answers_with_targets_levels_and_a_chart(stack: Stack) -
     for bad in ("metrics 7d", "metrics 30d shop extra", "metrics <!channel>"):
         assert "Usage" in command(stack, REQ, REL, "/release", bad) or "service:" in command(
             stack, REQ, REL, "/release", bad)
+
+
+def test_a_rollback_brings_back_the_version_deployed_before(stack: Stack) -> None:
+    ship(stack, "v9.0.0")
+    ship(stack, "v9.1.0")
+    ship(stack, "v9.2.0")
+    command(stack, AP1, REL, "/release", "rollback v9.1.0 broke search")
+    assert stack.runtime
+    from sqlmodel import select
+
+    from storage.models import Deployment
+
+    with stack.runtime.services.db.read() as s:
+        rollback = s.exec(select(Deployment).where(Deployment.kind == "rollback")).one()
+    assert (rollback.rolls_back, rollback.version, rollback.environment) == ("v9.1.0", "v9.0.0", "production")
+    assert rollback.description == "broke search" and rollback.result == "success"
