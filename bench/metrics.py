@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -144,8 +145,10 @@ def main() -> int:
     args = parser.parse_args()
     schema = None
     admin = None
+    tmp = None
     if args.db == "sqlite":
-        db = f"sqlite:///{tempfile.mkdtemp(prefix='warroom-bench-')}/metrics.db"
+        tmp = tempfile.mkdtemp(prefix="warroom-bench-metrics-")
+        db = f"sqlite:///{tmp}/metrics.db"
     else:
         from storage.db import normalize_url
 
@@ -179,6 +182,8 @@ def main() -> int:
         for proc in procs:
             proc.terminate()
             proc.wait(10)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         if admin is not None:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
