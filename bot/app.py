@@ -27,7 +27,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api
+from handlers import api, deploy_hooks
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -54,8 +54,25 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
                         outbox=outbox, directory=directory, tokens=tokens)
     services.releases = ReleaseService(db, settings.policy, directory.is_approver)
     outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
+    _add_deployments(services)
     _add_incidents(services)
     return services
+
+
+def _add_deployments(services: Services) -> None:
+    """Executors: the outbox delivers their requests; the deployment service hears back."""
+    from bot.deployments.service import DeploymentService
+    from bot.executors.config import resolve_executors
+    from bot.executors.deliver import ExecutorClient
+    from bot.ops import Op
+
+    settings = services.settings
+    deployments = DeploymentService(services.db, services.releases)
+    client = ExecutorClient(resolve_executors(services.policy), settings.github_api_url, settings.public_url)
+    client.wanted, client.on_accepted, client.on_refused = deployments.wanted, deployments.accepted, deployments.refused
+    services.outbox.targets[Op.WEBHOOK] = client.webhook
+    services.outbox.targets[Op.GITHUB] = client.github
+    services.deployments, services.executors = deployments, client
 
 
 def _add_incidents(services: Services) -> None:
@@ -125,6 +142,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     due = DueWork(settings.scheduler_tick)
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
+    due.add("deployment-timeouts", services.deployments.expire_due)
 
     async def slack_events(request: Request) -> Response:
         from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -151,6 +169,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
+            Mount("/hooks", routes=deploy_hooks.routes(services)),
         ],
         lifespan=lifespan,
     )

@@ -37,6 +37,18 @@ OnStored = Callable[[Session, str, dict[str, Any]], None]
 Renderer = Callable[[Session, dict[str, Any]], tuple[str, dict[str, Any]] | None]
 
 
+Target = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class TargetFailed(Exception):
+    """A non-Slack delivery failed; ``permanent`` ones are not retried."""
+
+    def __init__(self, error: str, *, permanent: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.permanent = permanent
+
+
 class _Unresolved(Exception):
     """A referenced message has not been posted yet."""
 
@@ -77,6 +89,10 @@ class OutboxSender:
         self.batch = batch
         self.on_stored: list[OnStored] = []
         self.renderers: dict[str, Renderer] = {}
+        # Non-Slack ops (executor webhooks, GitHub): op -> deliver(args) -> result. Consulted
+        # before the Slack gateway; they raise TargetFailed, and are retried without giving up
+        # on temporary failures (an executor that is down for a while must not lose a request).
+        self.targets: dict[str, Target] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -124,7 +140,9 @@ class OutboxSender:
             if call is None:
                 continue
             try:
-                result: dict[str, Any] | None = getattr(self.gateway, call[0])(**call[1])
+                target = self.targets.get(call[0])
+                result: dict[str, Any] | None = (target(call[1]) if target
+                                                 else getattr(self.gateway, call[0])(**call[1]))
                 error: Exception | None = None
             except Exception as exc:  # recorded on the row; connection trouble is retried
                 result, error = None, exc
@@ -232,13 +250,17 @@ class OutboxSender:
             row.claimed_until = None
             if error is None:
                 row.sent_at = now
+                if row.op in self.targets and "secret" in row.payload:
+                    # A callback token is kept only until the request is out.
+                    row.payload = {k: v for k, v in row.payload.items() if k != "secret"}
                 if row.store_as and result is not None:
                     self._store(s, row.store_as, result)
                 return
             row.attempts += 1
-            row.last_error = error.error if isinstance(error, SlackCallFailed) else type(error).__name__
-            permanent = isinstance(error, SlackCallFailed) and error.permanent
-            if permanent or row.attempts >= MAX_ATTEMPTS:
+            known = isinstance(error, (SlackCallFailed, TargetFailed))
+            row.last_error = error.error if known else type(error).__name__  # type: ignore[union-attr]
+            permanent = known and error.permanent  # type: ignore[union-attr]
+            if permanent or (row.attempts >= MAX_ATTEMPTS and row.op not in self.targets):
                 row.failed = True
                 log.warning("giving up on outbox %s %s: %s", row.id, row.op, row.last_error)
             else:

@@ -7,7 +7,8 @@ over them key by key, then the whole is validated so a mistake names its field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,6 +37,52 @@ class Stage(_Strict):
     requires_approval: bool = False
     # Checklist sections that must be fully ticked before promotion into this stage.
     requires_checklist: list[str] = []
+    # The executor that deploys into this stage (a name under `executors:`); none: manual.
+    executor: str | None = None
+    # How long a deployment may go without a final report before it is marked timed out.
+    timeout_seconds: int = Field(default=1800, ge=1)
+
+
+_REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class WebhookExecutor(_Strict):
+    """A Standard Webhooks-signed HTTP POST to the team's deployer."""
+
+    kind: Literal["webhook"]
+    url: str
+    secret_env: str = Field(pattern=_ENV_NAME)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class GithubActionsExecutor(_Strict):
+    """A workflow_dispatch of one GitHub Actions workflow."""
+
+    kind: Literal["github_actions"]
+    repo: str = Field(pattern=_REPO)
+    workflow: str = Field(min_length=1)
+    ref: str | None = None  # default: the release's ref
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+class GithubDeploymentsExecutor(_Strict):
+    """A GitHub deployment (Deployments API) per request; environment = the stage's name."""
+
+    kind: Literal["github_deployments"]
+    repo: str = Field(pattern=_REPO)
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+Executor = Annotated[WebhookExecutor | GithubActionsExecutor | GithubDeploymentsExecutor,
+                     Field(discriminator="kind")]
 
 
 class ChecklistSection(_Strict):
@@ -100,6 +147,10 @@ class Policy(_Strict):
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
+    executors: dict[str, Executor] = {}
+    # What a release ships when `/release start` names no repo= or service=.
+    default_service: str | None = Field(default=None, max_length=64)
+    default_repo: str | None = Field(default=None, pattern=_REPO)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -114,6 +165,10 @@ class Policy(_Strict):
             unknown = set(stage.requires_checklist) - sections
             if unknown:
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+            if stage.executor and stage.executor not in self.executors:
+                known = ", ".join(sorted(self.executors)) or "none are defined"
+                raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "
+                                 f"(executors: {known})")
         return self
 
     def stage(self, name: str) -> Stage:

@@ -15,6 +15,8 @@ from bot.tokens import Tokens
 from bot.tx import Database
 
 if TYPE_CHECKING:
+    from bot.deployments.service import DeploymentService
+    from bot.executors.deliver import ExecutorClient
     from bot.incidents.service import IncidentService
     from bot.releases.service import ReleaseService
 
@@ -33,6 +35,8 @@ class Services:
     tokens: Tokens
     releases: ReleaseService = field(init=False)
     incidents: IncidentService = field(init=False)
+    deployments: DeploymentService = field(init=False)
+    executors: ExecutorClient = field(init=False)
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

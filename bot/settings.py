@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from typing import Annotated
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -38,6 +38,21 @@ class Settings(BaseSettings):
     channel_rate: float = Field(default=1.0, gt=0, alias="WARROOM_SLACK_CHANNEL_RATE")
     channel_burst: int = Field(default=10, ge=1, alias="WARROOM_SLACK_CHANNEL_BURST")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
+    github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
+    # The base of the callback URLs handed to executors (how they reach this bot).
+    public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")
+
+    @field_validator("github_api_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from urllib.parse import urlsplit
+
+        if not value:
+            return None if info.field_name == "public_url" else "https://api.github.com"
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
 
     @field_validator("approvers", "freeze_days", mode="before")
     @classmethod
@@ -113,5 +128,11 @@ def load_settings(**overrides: object) -> Settings:
         raise ConfigError(f"{name}: {first['msg']}") from exc
     except SettingsError as exc:
         raise ConfigError(str(exc)) from exc
-    _ = settings.policy  # validate now, not on the first request
+    policy = settings.policy  # validate now, not on the first request
+    if any(stage.executor for stage in policy.stages) and not settings.public_url:
+        raise ConfigError("WARROOM_PUBLIC_URL: a stage has an executor, so the bot needs the public base URL "
+                          "executors call back to (e.g. https://warroom.example.com)")
+    from bot.executors.config import resolve_executors
+
+    resolve_executors(policy)  # a missing secret stops start-up here, naming the variable
     return settings

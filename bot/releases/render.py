@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
 from bot.policy import Policy
-from bot.releases import gates
+from bot.releases import delivery, gates
 from bot.releases.state import ACTIVE, describe
-from bot.text import escape, local_time, mention
+from bot.text import duration, escape, local_time, mention
 
 if TYPE_CHECKING:
     from bot.releases.service import ReleaseView
@@ -22,9 +22,14 @@ def _plan(view: ReleaseView, policy: Policy) -> str:
     names = [s.name for s in policy.stages]
     here = names.index(view.release.stage)
     lines = []
+    pending = view.pending
     for i, stage in enumerate(policy.stages):
         mark = ":white_check_mark:" if i < here else (":arrow_right:" if i == here else ":white_circle:")
         gate = " _(approval required)_" if stage.requires_approval else ""
+        if stage.executor:
+            gate += f" _(deployed by {escape(stage.executor)})_"
+        if pending and pending.kind != "rollback" and pending.environment == stage.name:
+            mark, gate = ":hourglass_flowing_sand:", gate + f" *deploying*{delivery.link(pending)}"
         lines.append(f"{mark} {stage.label}{gate}")
     return "*Deployment plan*\n" + "\n".join(lines)
 
@@ -49,7 +54,7 @@ def _buttons(view: ReleaseView, policy: Policy) -> list[Any]:
     out: list[Any] = []
     nxt = policy.next_stage(r.stage)
     if r.status == ACTIVE:
-        if nxt:
+        if nxt and view.pending is None:
             out.append(bk.button(f"Promote to {nxt.label}", "release_promote", ref, style="primary"))
         if not policy.stage(r.stage).production:
             out.append(bk.button("Approve", "release_approve", ref))
@@ -70,6 +75,11 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     kind = "Hotfix" if r.type == "hotfix" else "Release"
     stage = policy.stage(r.stage).label
     text = f"{kind} {r.version}: {describe(r.status)}, stage {stage}, risk {r.risk}"
+    pending = view.pending
+    if pending:
+        target = policy.stage(pending.environment).label
+        doing = "rolling back" if pending.kind == "rollback" else f"deploying to {target}"
+        stage += f"\n:hourglass_flowing_sand: {doing} ({escape(pending.executor)}){delivery.link(pending)}"
     fields = [
         f"*Type*\n{r.type}" + (f" ({r.severity})" if r.severity else ""),
         f"*Risk*\n{r.risk}",
@@ -80,6 +90,9 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     ]
     if r.incident_id:
         fields.append(f"*Incident*\n#{r.incident_id}")
+    if r.ref or r.service:
+        ships = " ".join(escape(x) for x in (r.service, r.repo, r.ref) if x)
+        fields.append(f"*Ships*\n{ships}")
     blocks: list[Any] = [bk.header(f"{kind} {r.version}"), bk.section("", fields=fields)]
     summary = f"*Summary*\n{escape(r.summary) or '_none given_'}"
     summary += f"\n*Breaking changes*\n{escape(r.breaking_changes) or 'none'}"
@@ -96,7 +109,13 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
         notes.append(f"Freeze overridden by {mention(r.freeze_override['by'])}: "
                      f"{escape(r.freeze_override['reason'])}")
     if r.rollback_reason:
-        notes.append(f":rewind: Rolled back by {mention(r.rolled_back_by)}: {escape(r.rollback_reason)}")
+        said = "Rolled back" if r.status == "rolled_back" else "Rollback requested"
+        notes.append(f":rewind: {said} by {mention(r.rolled_back_by)}: {escape(r.rollback_reason)}")
+    for d in view.deployments:
+        seconds = delivery.restore_seconds(d)
+        if seconds is not None:
+            notes.append(f":stopwatch: Rollback in {policy.stage(d.environment).label} took {duration(seconds)} "
+                         f"from decision to {escape(d.executor)}'s report")
     day = gates.frozen_today(policy, now)
     if day and r.status == ACTIVE:
         notes.append(f":snowflake: Production freeze today ({day})")
@@ -129,7 +148,8 @@ def status_text(view: ReleaseView, policy: Policy) -> str:
 
 HELP = """*warroom releases*
 `/release start <version> [risk=low|medium|high|critical] [type=major|minor|patch|hotfix]
-    [severity=P0..P3] [incident=<id>] [notes...]` start a release (no arguments: a form)
+    [severity=P0..P3] [incident=<id>] [ref=<sha|tag>] [repo=<owner/name>] [service=<name>] [notes...]`
+    start a release (no arguments: a form)
 `/release promote <version>` move to the next stage when its gate allows
 `/release approve <version>` / `/release reject <version> [reason]` approvers only, never the requester
 `/release rollback <version> <reason>` approvers only; the reason is required

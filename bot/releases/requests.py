@@ -12,6 +12,9 @@ from bot.text import clip, escape
 
 VERSION_MAX = 64
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+FORMATS = {"ref": "a git sha, tag or branch such as `v2.4.0` or `main`",
+           "repo": "`owner/name`, such as `acme/shop`", "service": "a name of letters, digits and `. _ -`"}
 RISKS = ("low", "medium", "high", "critical")
 TYPES = ("major", "minor", "patch", "hotfix")
 SEVERITIES = ("P0", "P1", "P2", "P3")
@@ -45,6 +48,20 @@ class StartRelease(BaseModel):
     breaking_changes: str = Field(default="", max_length=1000)
     rollback_plan: str = Field(default="", max_length=1000)
     channel_id: str
+    # What the release ships: a git ref (sha, tag or branch), the repository and the service.
+    ref: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
+    repo: str | None = Field(default=None, max_length=140, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    service: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+    @field_validator("ref", "repo", "service", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @property
+    def sha(self) -> str | None:
+        """The commit, when the ref is one (40 hex digits)."""
+        return self.ref.lower() if self.ref and _SHA.match(self.ref) else None
 
     @field_validator("version")
     @classmethod
@@ -67,4 +84,7 @@ class StartRelease(BaseModel):
             if choices:
                 given = escape(clip(str(fields.get(name)), 40))
                 raise UsageError(f"Unknown {name} `{given}`; use one of {', '.join(choices)}.") from None
+            if name in FORMATS:
+                given = escape(clip(str(fields.get(name)), 60))
+                raise UsageError(f"`{name}={given}` is not valid; use {FORMATS[name]}.", field=name) from None
             raise UsageError(f"{name}: {err['msg']}") from None

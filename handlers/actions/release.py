@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.errors import UsageError
 from bot.releases import modals
 from bot.services import Services
 from handlers.common import button_value, origin
@@ -37,6 +38,14 @@ def register(app: App, services: Services) -> None:
     def rollback(ack: Ack, body: dict[str, Any]) -> None:
         services.releases.ask_reason("rollback", button_value(body).get("v", ""), origin(body, SOURCE),
                                      body["trigger_id"])
+        ack()
+
+    @app.action("deployment_retry")
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        value = button_value(body)
+        if not isinstance(value.get("d"), int):
+            raise UsageError("That button is out of date; run the command again.")
+        services.deployments.retry(value["d"], origin(body, SOURCE))
         ack()
 
     @app.action("release_checklist")
