@@ -90,7 +90,8 @@ def test_one_logical_request_per_promotion_through_an_outage(delegated: Stack, d
     body = release(stack, "v5.0.0")
     assert body["stage"] == "staging"
     (dep,) = body["deployments"]
-    assert (dep["state"], dep["result"], dep["executor"], dep["kind"]) == ("succeeded", "success", "deployer", "planned")
+    assert (dep["state"], dep["result"], dep["executor"], dep["kind"]) == (
+        "succeeded", "success", "deployer", "planned")
     assert dep["url"] == "https://ci.example/run/7" and dep["started_at"] <= dep["finished_at"]
     # The same report again has no second effect; a different one is refused with the state.
     assert report(url, token, "succeeded").status_code == 200
