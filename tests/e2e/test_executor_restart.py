@@ -12,7 +12,7 @@ import pytest
 from tests.e2e.conftest import Stack
 from tests.e2e.executors import SECRET, Deployer, report, write_policy
 from tests.e2e.test_process_kill import BotProcess, free_port, process_stack  # noqa: F401 - fixture
-from tests.e2e.test_releases import REQ, REL, release, start
+from tests.e2e.test_releases import REL, REQ, release, start
 
 
 @pytest.fixture
