@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -93,6 +94,7 @@ class OutboxSender:
         # before the Slack gateway; they raise TargetFailed, and are retried without giving up
         # on temporary failures (an executor that is down for a while must not lose a request).
         self.targets: dict[str, Target] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warroom-outbox-target")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,19 +137,28 @@ class OutboxSender:
     def drain_once(self) -> bool:
         """Send what is due now; True when anything was sent (so there may be more to do)."""
         ready = self._claim()
-        for row_id, op, args in ready:
-            call = self._render_one(row_id, op, args)
-            if call is None:
-                continue
-            try:
-                target = self.targets.get(call[0])
-                result: dict[str, Any] | None = (target(call[1]) if target
-                                                 else getattr(self.gateway, call[0])(**call[1]))
-                error: Exception | None = None
-            except Exception as exc:  # recorded on the row; connection trouble is retried
-                result, error = None, exc
-            self._record(row_id, result, error)
+        # Requests to other systems go out side by side, so one slow executor (or a burst of
+        # them) does not hold up the Slack calls behind it, nor each other.
+        remote = [self._pool.submit(self._deliver, *row) for row in ready if row[1] in self.targets]
+        for row in ready:
+            if row[1] not in self.targets:
+                self._deliver(*row)
+        for future in remote:
+            future.result()
         return bool(ready)
+
+    def _deliver(self, row_id: int, op: str, args: dict[str, Any]) -> None:
+        call = self._render_one(row_id, op, args)
+        if call is None:
+            return
+        try:
+            target = self.targets.get(call[0])
+            result: dict[str, Any] | None = (target(call[1]) if target
+                                             else getattr(self.gateway, call[0])(**call[1]))
+            error: Exception | None = None
+        except Exception as exc:  # recorded on the row; connection trouble is retried
+            result, error = None, exc
+        self._record(row_id, result, error)
 
     def _render_one(self, row_id: int, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         if op not in self.renderers:
