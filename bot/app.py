@@ -73,6 +73,10 @@ def _add_deployments(services: Services) -> None:
     services.outbox.targets[Op.WEBHOOK] = client.webhook
     services.outbox.targets[Op.GITHUB] = client.github
     services.deployments, services.executors = deployments, client
+    from bot.releases.tasks import TaskService
+
+    services.tasks = TaskService(services.db, services.policy, services.directory.is_member,
+                                 services.releases.announce)
 
 
 def _add_incidents(services: Services) -> None:

@@ -6,6 +6,7 @@ over them key by key, then the whole is validated so a mistake names its field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ from bot.errors import ConfigError
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
 RiskName = Literal["low", "medium", "high", "critical"]
+Phase = Literal["pre_release", "preparation", "deployment", "post_deploy"]
+PHASES = ("pre_release", "preparation", "deployment", "post_deploy")
 SeverityName = Literal["P0", "P1", "P2", "P3"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -41,6 +44,18 @@ class Stage(_Strict):
     executor: str | None = None
     # How long a deployment may go without a final report before it is marked timed out.
     timeout_seconds: int = Field(default=1800, ge=1)
+    # Task phases (policy `tasks`) whose every task must be done before promotion into this stage.
+    requires_tasks: list[Phase] = []
+
+
+class Task(_Strict):
+    """A coordination request sent when a release starts: to a person or user group (Slack ID)
+    or to an executor (a `task.requested` webhook)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=150)
+    owner: str = Field(min_length=1, max_length=64)
+    requirements: list[str] = []
 
 
 _REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
@@ -148,6 +163,7 @@ class Policy(_Strict):
     postmortem: Postmortem
     targets: Targets
     executors: dict[str, Executor] = {}
+    tasks: dict[Phase, list[Task]] = {}
     # What a release ships when `/release start` names no repo= or service=.
     default_service: str | None = Field(default=None, max_length=64)
     default_repo: str | None = Field(default=None, pattern=_REPO)
@@ -165,10 +181,22 @@ class Policy(_Strict):
             unknown = set(stage.requires_checklist) - sections
             if unknown:
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+            for phase in stage.requires_tasks:
+                if not self.tasks.get(phase):
+                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase!r}, which has no tasks")
             if stage.executor and stage.executor not in self.executors:
                 known = ", ".join(sorted(self.executors)) or "none are defined"
                 raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "
                                  f"(executors: {known})")
+        for phase, tasks in self.tasks.items():
+            for i, task in enumerate(tasks):
+                owner = self.executors.get(task.owner)
+                if owner is not None and owner.kind != "webhook":
+                    raise ValueError(f"tasks.{phase}.{i}.owner: executor {task.owner!r} is {owner.kind}; "
+                                     "only a webhook executor takes tasks")
+                if owner is None and not re.match(r"^[UWS][A-Z0-9]{2,}$", task.owner):
+                    raise ValueError(f"tasks.{phase}.{i}.owner: {task.owner!r} is neither a Slack user or "
+                                     "user-group ID (U..., S...) nor an executor name")
         return self
 
     def stage(self, name: str) -> Stage:

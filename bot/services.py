@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.executors.deliver import ExecutorClient
     from bot.incidents.service import IncidentService
     from bot.releases.service import ReleaseService
+    from bot.releases.tasks import TaskService
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Services:
     incidents: IncidentService = field(init=False)
     deployments: DeploymentService = field(init=False)
     executors: ExecutorClient = field(init=False)
+    tasks: TaskService = field(init=False)
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

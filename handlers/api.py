@@ -52,8 +52,9 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
     return {
         "ref": r.ref, "sha": r.sha, "repo": r.repo, "service": r.service,
         "deployments": [deployment_json(d) for d in view.deployments],
-        # Coordination tasks per phase are not built yet (issue 7, part 5): always empty for now.
-        "tasks": [],
+        "tasks": [{"id": t.id, "phase": t.phase, "name": t.name, "owner": t.owner, "requirements": t.requirements,
+                   "state": t.state, "by": t.by, "note": t.note, "updated_at": _iso(t.updated_at)}
+                  for t in view.tasks],
         "version": r.version, "status": r.status, "stage": r.stage, "risk": r.risk, "type": r.type,
         "severity": r.severity, "incident_id": r.incident_id, "requested_by": r.requested_by,
         "channel_id": r.channel_id, "approvals_needed": view.needed,

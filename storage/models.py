@@ -275,3 +275,24 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     revoked_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)
+
+
+class ReleaseTask(SQLModel, table=True):
+    """A coordination task of one release phase, asked of an owner (a person, a user group or
+    an executor), done or blocked by button or callback."""
+
+    __tablename__ = "release_task"
+    __table_args__ = (UniqueConstraint("release_id", "phase", "name", name="uq_release_task"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    phase: str = Field(max_length=16)  # pre_release | preparation | deployment | post_deploy
+    name: str = Field(max_length=64)
+    owner: str = Field(max_length=64)  # U... / S... / executor name
+    requirements: list[str] = _json(list)
+    state: str = Field(max_length=16)  # requested | done | blocked
+    by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    callback_token_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)

@@ -60,8 +60,8 @@ class ExecutorClient:
 
     def _callback(self, args: dict[str, Any]) -> dict[str, str]:
         secret = args.get("secret") or {}
-        return {"callback_url": self.public_url + callback_path(args["deployment_id"]),
-                "callback_token": secret.get("callback_token", "")}
+        path = args.get("callback_path") or callback_path(args["deployment_id"])
+        return {"callback_url": self.public_url + path, "callback_token": secret.get("callback_token", "")}
 
     def _executor(self, args: dict[str, Any]) -> ResolvedExecutor:
         found = self.executors.get(args["executor"])
@@ -69,7 +69,7 @@ class ExecutorClient:
             raise TargetFailed(f"executor {args['executor']!r} is no longer in the policy", permanent=True)
         return found
 
-    def _post(self, deployment_id: int, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
+    def _post(self, deployment_id: int | None, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
         try:
             resp = self.http.post(url, content=content, headers=headers)
         except httpx.HTTPError as exc:
@@ -78,20 +78,22 @@ class ExecutorClient:
             raise TargetFailed(f"HTTP {resp.status_code} from {url}", permanent=False)
         if resp.status_code >= 400:
             reason = f"the executor refused the request: HTTP {resp.status_code} {resp.text[:200]}"
-            self.on_refused(deployment_id, reason)
+            if deployment_id is not None:
+                self.on_refused(deployment_id, reason)
             raise TargetFailed(f"HTTP {resp.status_code} from {url}", permanent=True)
         return resp
 
     def webhook(self, args: dict[str, Any]) -> dict[str, Any]:
-        """POST the signed deploy.requested / rollback.requested body to the executor's URL."""
-        deployment_id = int(args["deployment_id"])
-        if not self.wanted(deployment_id):
+        """POST the signed deploy.requested / rollback.requested (or task.requested) body to the executor."""
+        deployment_id = args.get("deployment_id")
+        if deployment_id is not None and not self.wanted(int(deployment_id)):
             return {"skipped": "the deployment is no longer waiting"}
         executor = self._executor(args)
         body = {**args["body"], **self._callback(args)}
         data = json.dumps(body, separators=(",", ":"), sort_keys=True)
+        message_id = args.get("message_id") or webhook_id(int(deployment_id or 0))
         headers = {"content-type": "application/json", "user-agent": "warroom",
-                   **sign(executor.secret, webhook_id(deployment_id), datetime.now(UTC), data)}
+                   **sign(executor.secret, message_id, datetime.now(UTC), data)}
         resp = self._post(deployment_id, executor.spec.url, content=data, headers=headers)  # type: ignore[union-attr]
         return {"status": resp.status_code}
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot import blocks as bk
 from bot.policy import Policy
-from bot.releases import delivery, gates
+from bot.releases import delivery, gates, tasks
 from bot.releases.state import ACTIVE, describe
 from bot.text import duration, escape, local_time, mention
 
@@ -104,6 +104,8 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     mitigations = policy.risk_levels[r.risk].mitigations  # type: ignore[index]
     blocks.append(bk.section(f"*Mitigations ({r.risk} risk)*\n" + "\n".join(f"• {m}" for m in mitigations)))
     blocks.append(bk.section(checklist))
+    if view.tasks:
+        blocks.append(bk.section(tasks.lines(policy, view.tasks)))
     notes = [f"Approved by {mention(a.user_id)} at {local_time(a.at, tz)}" for a in view.approvals]
     if r.freeze_override:
         notes.append(f"Freeze overridden by {mention(r.freeze_override['by'])}: "

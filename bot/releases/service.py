@@ -14,12 +14,12 @@ from sqlmodel import Session, col, select
 from bot.deployments import records
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
-from bot.releases import delivery, gates, modals, render
+from bot.releases import delivery, gates, modals, render, tasks
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Deployment, Incident, Release
+from storage.models import Approval, AuditEntry, Deployment, Incident, Release, ReleaseTask
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ReleaseView:
     approvals: list[Approval]
     needed: int
     deployments: list[Deployment] = field(default_factory=list)
+    tasks: list[ReleaseTask] = field(default_factory=list)
 
     @property
     def pending(self) -> Deployment | None:
@@ -121,6 +122,7 @@ class ReleaseService:
             tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
                     channel=release.channel_id)
             self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+            tasks.request_all(tx, self.policy, release)
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
@@ -142,7 +144,8 @@ class ReleaseService:
                 raise InvalidTransition(f"Release {release.version} is waiting for *{waiting.executor}* to report "
                                         f"on {waiting.environment}; the stage changes when it does.")
             approvals = len(self._approvals(tx.session, release))
-            why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
+            why = (gates.blocked_by(self.policy, release, target, approvals, tx.now)
+                   or tasks.blocking(tx.session, self.policy, release, target))
             if why:
                 raise GateBlocked(why)
             if target.executor is None:
@@ -320,7 +323,7 @@ class ReleaseService:
 
     def _view(self, s: Session, release: Release) -> ReleaseView:
         return ReleaseView(release, self._approvals(s, release), gates.approvals_needed(self.policy, release.risk),
-                           records.of_release(s, release.id or 0))
+                           records.of_release(s, release.id or 0), tasks.of_release(s, release.id or 0))
 
     def _past_approval(self, release: Release) -> bool:
         return self.policy.stage(release.stage).production or release.status == COMPLETED

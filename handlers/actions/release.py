@@ -48,6 +48,16 @@ def register(app: App, services: Services) -> None:
         services.deployments.retry(value["d"], origin(body, SOURCE))
         ack()
 
+    @app.action("task_done")
+    @app.action("task_blocked")
+    def task(ack: Ack, body: dict[str, Any]) -> None:
+        value = button_value(body)
+        if not isinstance(value.get("t"), int):
+            raise UsageError("That button is out of date; run the command again.")
+        state = "done" if body["actions"][0]["action_id"] == "task_done" else "blocked"
+        services.tasks.mark(value["t"], state, origin(body, SOURCE))
+        ack()
+
     @app.action("release_checklist")
     def checklist(ack: Ack, body: dict[str, Any]) -> None:
         view = services.releases.get(button_value(body).get("v", ""))

@@ -79,3 +79,16 @@ def test_start_fields_for_what_a_release_ships() -> None:
         StartRelease.build(version="v1", channel_id="C1", repo="shop")
     with pytest.raises(UsageError, match="`ref=a b` is not valid"):
         StartRelease.build(version="v1", channel_id="C1", ref="a b")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("tasks:\n  preparation:\n    - {name: prep, title: Prepare, owner: bob}\n",
+     "tasks.preparation.0.owner: 'bob' is neither a Slack user"),
+    ("tasks:\n  launch:\n    - {name: prep, title: Prepare, owner: U0RM}\n", "tasks.launch"),
+    ("stages:\n  - {name: dev, label: Dev}\n  - {name: staging, label: S, requires_tasks: [preparation]}\n",
+     "stages.staging.requires_tasks names phase 'preparation', which has no tasks"),
+])
+def test_task_mistakes_name_the_field(tmp_path, text: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _settings(tmp_path, text)
+    assert needle in err.value.message
