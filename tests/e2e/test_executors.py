@@ -207,3 +207,32 @@ def test_promote_click_while_deploying_is_refused(delegated: Stack, deployer: De
     resp = stack.ws.command(REQ, REL, "/release", "promote v9.0.0")
     assert "waiting for *deployer*" in resp.json()["text"]
     assert len(release(stack, "v9.0.0")["deployments"]) == 1
+
+
+def test_promote_and_list_deployments_through_the_api(delegated: Stack, deployer: Deployer) -> None:
+    import httpx
+
+    stack = delegated
+    start(stack, "v15.0.0 risk=low")
+    assert stack.bot is not None and stack.runtime is not None
+    url = f"{stack.bot.url}/api/releases/v15.0.0/promote"
+    read_only = httpx.post(url, headers={"Authorization": "Bearer e2e-api-token"}, timeout=10)
+    assert read_only.status_code == 403 and "releases:write" in read_only.json()["error"]
+    writer = stack.runtime.services.tokens.create("ci", ["releases:write"])
+    headers = {"Authorization": f"Bearer {writer}", "Idempotency-Key": "deploy-15"}
+    first = httpx.post(url, headers=headers, timeout=10)
+    again = httpx.post(url, headers=headers, timeout=10)  # the same key: applied once
+    assert first.status_code == 200 and again.status_code == 200
+    assert first.json()["stage"] == "dev" and [d["state"] for d in first.json()["deployments"]] == ["requested"]
+    assert len(again.json()["deployments"]) == 1
+    assert first.json()["deployments"][0]["requested_by"] == "api:ci"
+    request = stack.ws.wait_for(deployer.accepted, what="the request")[0]["body"]
+    report(request["callback_url"], request["callback_token"], "succeeded")
+
+    listed = stack.api("/api/deployments?stage=staging").json()["deployments"]
+    assert [(d["version"], d["stage"], d["state"]) for d in listed] == [("v15.0.0", "staging", "succeeded")]
+    assert stack.api("/api/deployments?stage=canary").json()["deployments"] == []
+    future = (stack.clock.now() + timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert stack.api(f"/api/deployments?since={future}").json()["deployments"] == []
+    assert stack.api("/api/deployments?stage=moon").status_code == 400
+    assert stack.api("/api/deployments?since=yesterday").status_code == 400
