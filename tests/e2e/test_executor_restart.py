@@ -3,7 +3,6 @@ restart the request goes out once (the outbox row survived, the webhook-id is th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +23,7 @@ def deployer() -> Iterator[Deployer]:
 
 
 def test_request_survives_a_kill_between_ack_and_send(process_stack: Stack, deployer: Deployer,  # noqa: F811
-                                                      tmp_path: Path) -> None:
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stack = process_stack
     up = {"now": False}
     deployer.down = lambda: not up["now"]  # nothing can be delivered before the restart
@@ -32,7 +31,7 @@ def test_request_survives_a_kill_between_ack_and_send(process_stack: Stack, depl
         WARROOM_CONFIG=write_policy(tmp_path / "policy.yml", {"deployer": {
             "kind": "webhook", "url": deployer.url, "secret_env": "DEPLOYER_WEBHOOK_SECRET"}}, {"staging": "deployer"}),
         DEPLOYER_WEBHOOK_SECRET=SECRET)
-    os.environ["DEPLOYER_WEBHOOK_SECRET"] = SECRET  # BotProcess passes the environment on
+    monkeypatch.setenv("DEPLOYER_WEBHOOK_SECRET", SECRET)  # BotProcess passes the environment on
     port = free_port()
     stack.env["WARROOM_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     bot = BotProcess(stack, port)
@@ -57,4 +56,3 @@ def test_request_survives_a_kill_between_ack_and_send(process_stack: Stack, depl
         assert len({r["id"] for r in deployer.received}) == 1
     finally:
         bot.kill()
-        os.environ.pop("DEPLOYER_WEBHOOK_SECRET", None)
