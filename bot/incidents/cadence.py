@@ -15,7 +15,6 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot import blocks as bk
 from bot.incidents import prose, render, room, view
 from bot.incidents.state import INVESTIGATING, OPEN, RESOLVED
 from bot.policy import Policy, Postmortem
@@ -140,9 +139,7 @@ class Cadence:
         text = postmortem_text(incident, self.policy, tx.now)
         nxt = next_postmortem_reminder(incident.postmortem_due_at, tx.now, self.policy.postmortem)
         tx.save(incident, postmortem_reminder_at=nxt, updated_at=tx.now)
-        button = bk.button("Post-mortem done", "incident_postmortem_done", {"i": incident.id}, style="primary")
-        blocks = bk.to_dicts([bk.section(text), bk.actions(button)])
-        room.post(tx, incident, text, blocks)
+        room.post(tx, incident, text, render.postmortem_reminder_blocks(text, incident))
         tx.audit(SCHEDULER, "incident", incident.id or 0, "postmortem_reminder")
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import Session
+
 from bot import blocks as bk
 from bot.incidents.requests import ROLE_NAMES
 from bot.incidents.state import CLOSED, INVESTIGATING, OPEN, RESOLVED, describe
-from bot.incidents.view import IncidentView
+from bot.incidents.view import IncidentView, load
+from bot.ops import Op
 from bot.policy import Policy
 from bot.text import clip, duration, escape, local_time, mention
 from storage.models import Incident, TimelineEntry
@@ -107,6 +110,45 @@ def announcement(incident: Incident, policy: Policy, channel_id: str | None) -> 
             f"declared by {mention(incident.declared_by)}: *{escape(incident.title)}*")
     body = f"{text}\nWar room: {where} · Commander: {mention(incident.commander)} · Status: {describe(incident.status)}"
     return text, bk.to_dicts([bk.section(body)])
+
+
+Call = tuple[Op, dict[str, Any]]
+
+
+def _post_or_update(args: dict[str, Any], text: str, blocks: list[dict[str, Any]]) -> Call:
+    if args.get("ts"):
+        return Op.UPDATE, {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
+    return Op.POST, {"channel": args["channel"], "text": text, "blocks": blocks}
+
+
+def summary_call(s: Session, args: dict[str, Any], policy: Policy, now: datetime) -> Call | None:
+    """Outbox renderer: the pinned summary as it stands when sent (post, or update in place)."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return _post_or_update(args, *summary(load(s, incident), policy, now))
+
+
+def announcement_call(s: Session, args: dict[str, Any], policy: Policy) -> Call | None:
+    """Outbox renderer: the incidents-channel announcement, linking the war room once it exists."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return _post_or_update(args, *announcement(incident, policy, incident.channel_id))
+
+
+def channel_call(s: Session, args: dict[str, Any]) -> Call | None:
+    """Outbox renderer: create the war-room channel under the incident's channel name."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return Op.CREATE_CHANNEL, {"name": incident.channel_name}
+
+
+def postmortem_reminder_blocks(text: str, incident: Incident) -> list[dict[str, Any]]:
+    """The post-mortem reminder with its Post-mortem done button."""
+    button = bk.button("Post-mortem done", "incident_postmortem_done", {"i": incident.id}, style="primary")
+    return bk.to_dicts([bk.section(text), bk.actions(button)])
 
 
 def status_line(incident: Incident, policy: Policy) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
@@ -17,9 +17,7 @@ from slack_sdk.models.views import View
 
 from bot.policy import Policy
 from bot.releases.requests import RISKS, TYPES, VERSION_MAX
-
-if TYPE_CHECKING:
-    from bot.releases.service import ReleaseView
+from bot.releases.view import ReleaseView
 
 START = "release_start"
 CHECKLIST = "release_checklist"

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlmodel import Session
 
 from bot import blocks as bk
+from bot.ops import Op
 from bot.policy import Policy
 from bot.releases import gates
 from bot.releases.state import ACTIVE, describe
+from bot.releases.view import ReleaseView, load
 from bot.text import escape, local_time, mention
-
-if TYPE_CHECKING:
-    from bot.releases.service import ReleaseView
+from storage.models import Release
 
 _STATUS_EMOJI = {"active": ":large_blue_circle:", "completed": ":white_check_mark:",
                  "rolled_back": ":rewind:", "rejected": ":no_entry:"}
@@ -106,6 +108,18 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     if buttons:
         blocks.append(bk.actions(*buttons, block_id=f"release:{r.id}"))
     return text, bk.to_dicts(blocks)
+
+
+def announcement_call(s: Session, args: dict[str, Any], policy: Policy,
+                      now: datetime) -> tuple[Op, dict[str, Any]] | None:
+    """Outbox renderer: the announcement as it stands when sent (a post, or an update in place)."""
+    release = s.get(Release, args["release_id"])
+    if release is None:
+        return None
+    text, blocks = announcement(load(s, release, policy), policy, now)
+    if args.get("ts"):
+        return Op.UPDATE, {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
+    return Op.POST, {"channel": args["channel"], "text": text, "blocks": blocks}
 
 
 def status_line(view: ReleaseView, policy: Policy) -> str:

@@ -6,36 +6,21 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy
-from bot.releases import gates, modals, render
+from bot.releases import gates
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
+from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, approvals_of, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, Release
 
-
-@dataclass(frozen=True)
-class ReleaseView:
-    """A release with its approvals, as shown in Slack and the API."""
-
-    release: Release
-    approvals: list[Approval]
-    needed: int
-
-
-ANNOUNCEMENT = "release_announcement"
-
-
-def announcement_key(release_id: int) -> str:
-    """The SlackRef key of a release's announcement message."""
-    return f"release:{release_id}:announcement"
+# fn(tx, release, action, origin), run inside the release's transaction.
+ReleaseListener = Callable[[Tx, Release, str, Origin], None]
 
 
 class ReleaseService:
@@ -47,7 +32,7 @@ class ReleaseService:
         self.is_approver = is_approver
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
-        self.listeners: list[Callable[[Tx, Release, str, Origin], None]] = []
+        self.listeners: list[ReleaseListener] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -108,8 +93,8 @@ class ReleaseService:
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
                      version=release.version, risk=release.risk, type=release.type)
             self._emit(tx, release, "start", origin)
-            tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
-                    channel=release.channel_id)
+            tx.slack.render(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
+                            channel=release.channel_id)
             self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
@@ -127,7 +112,7 @@ class ReleaseService:
                 raise InvalidTransition(f"Release {release.version} is at the last stage already.")
             final = self.policy.next_stage(target.name) is None
             status = next_status(release.version, release.status, "complete" if final else "promote")
-            approvals = len(self._approvals(tx.session, release))
+            approvals = len(approvals_of(tx.session, release))
             why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
             if why:
                 raise GateBlocked(why)
@@ -156,7 +141,7 @@ class ReleaseService:
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
                                         "approvals are given before production.")
-            approvals = self._approvals(tx.session, release)
+            approvals = approvals_of(tx.session, release)
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
             approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
@@ -206,7 +191,7 @@ class ReleaseService:
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
                      reason=reason)
             text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
-            tx.send("post", channel=release.channel_id, text=text)
+            tx.slack.post(release.channel_id, text)
             self._emit(tx, release, "rollback", origin)
             self._announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
@@ -255,18 +240,21 @@ class ReleaseService:
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def ask_reason(self, action: str, version: str, origin: Origin, trigger_id: str) -> None:
-        """Open the reason form for a rollback, rejection or override, if this user may do it."""
+    def check_reasoned(self, action: str, version: str, origin: Origin) -> ReleaseView:
+        """Whether ``origin.user`` may roll back, reject or override ``version`` now (raises if not):
+        asked before the reason form opens, so nobody writes a reason for nothing."""
         verbs = {"rollback": "rollback", "reject": "reject", "override": "override_freeze"}
-        with self.db.transaction() as tx:
-            release = self._find(tx.session, version)
+        if action not in verbs:
+            raise UsageError("That button is out of date; run the command again.")
+        with self.db.read() as s:
+            release = self._find(s, version)
             if action == "rollback":
                 if not self.is_approver(origin.user):
                     raise PermissionDenied("Only an approver may roll back a release.")
             else:
                 self._check_approver(release, origin.user, action)
             next_status(release.version, release.status, verbs[action])
-            tx.send("open_view", trigger_id=trigger_id, view=modals.reason_modal(action, release.version))
+            return self._view(s, release)
 
     # --- helpers -----------------------------------------------------------------------
     def _find(self, s: Session, version: str) -> Release:
@@ -276,12 +264,8 @@ class ReleaseService:
             raise NotFound(f"There is no release {version}. `/release list` shows recent ones.")
         return release
 
-    def _approvals(self, s: Session, release: Release) -> list[Approval]:
-        return list(s.exec(select(Approval).where(Approval.release_id == release.id)
-                           .order_by(col(Approval.at), col(Approval.id))).all())
-
     def _view(self, s: Session, release: Release) -> ReleaseView:
-        return ReleaseView(release, self._approvals(s, release), gates.approvals_needed(self.policy, release.risk))
+        return load(s, release, self.policy)
 
     def _past_approval(self, release: Release) -> bool:
         return self.policy.stage(release.stage).production or release.status == COMPLETED
@@ -299,22 +283,11 @@ class ReleaseService:
 
     def _thread(self, tx: Tx, release: Release, text: str) -> None:
         key = announcement_key(release.id or 0)
-        tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text)
+        tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
 
     def _announce(self, tx: Tx, release: Release, event: str) -> None:
         """Queue the in-place update of the announcement and a timeline line in its thread."""
         key = announcement_key(release.id or 0)
-        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                coalesce=key)
+        tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                        coalesce=key)
         self._thread(tx, release, event)
-
-    def render_announcement(self, s: Session, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Outbox renderer: the announcement as it stands when sent (post, or update in place)."""
-        release = s.get(Release, args["release_id"])
-        if release is None:
-            return None
-        text, blocks = render.announcement(self._view(s, release), self.policy, self.db.clock.now())
-        if args.get("ts"):
-            return "update", {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
-        return "post", {"channel": args["channel"], "text": text, "blocks": blocks}
-

@@ -98,7 +98,7 @@ def _where(rest: str, body: dict[str, Any]) -> int | str:
 
 
 def _timeline(services: Services, rest: str, body: dict[str, Any]) -> str:
-    return render.timeline_text(services.incidents.timeline(_where(rest, body)), services.policy)
+    return render.timeline_text(services.incidents.get(_where(rest, body)), services.policy)
 
 
 def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
