@@ -12,6 +12,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from storage.vocab import Severity
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
         if self.status_interval:
             war_room["status_interval_seconds"] = self.status_interval
             # The environment sets one cadence for every severity.
-            overrides["severities"] = {s: {"status_interval_seconds": None} for s in ("P0", "P1", "P2", "P3")}
+            overrides["severities"] = {s.value: {"status_interval_seconds": None} for s in Severity}
         if self.incidents_channel:
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:

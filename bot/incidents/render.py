@@ -9,14 +9,14 @@ from sqlmodel import Session
 
 from bot import blocks as bk
 from bot.incidents.requests import ROLE_NAMES
-from bot.incidents.state import CLOSED, INVESTIGATING, OPEN, RESOLVED, describe
+from bot.incidents.state import CLOSED, INVESTIGATING, MITIGATED, OPEN, RESOLVED, describe
 from bot.incidents.view import IncidentView, load
 from bot.ops import Op
 from bot.policy import Policy
 from bot.text import clip, duration, escape, local_time, mention
 from storage.models import Incident, TimelineEntry
 
-_EMOJI = {INVESTIGATING: ":rotating_light:", "mitigated": ":large_orange_circle:", RESOLVED: ":white_check_mark:",
+_EMOJI = {INVESTIGATING: ":rotating_light:", MITIGATED: ":large_orange_circle:", RESOLVED: ":white_check_mark:",
           CLOSED: ":white_check_mark:"}
 _KIND = {"declared": "declared", "update": "update", "decision": "decision", "role": "role",
          "mitigated": "mitigated", "resolved": "resolved", "followup": "follow-up", "postmortem": "post-mortem"}
@@ -24,13 +24,13 @@ _KIND = {"declared": "declared", "update": "update", "decision": "decision", "ro
 
 def label(incident: Incident, policy: Policy) -> str:
     """`P1 Major degradation`."""
-    sev = policy.severities.get(incident.severity)  # type: ignore[call-overload]
+    sev = policy.severities.get(incident.severity)
     return f"{incident.severity} {sev.label}" if sev else incident.severity
 
 
 def deadline(incident: Incident, policy: Policy, now: datetime) -> str:
     """The response deadline in words: when, whether met, or `next release` for P3."""
-    sev = policy.severities.get(incident.severity)  # type: ignore[call-overload]
+    sev = policy.severities.get(incident.severity)
     due = incident.response_due_at
     if sev is None or sev.response_seconds is None or due is None:
         return "next release"

@@ -18,6 +18,7 @@ from bot.outbox_port import SlackPort, session_sink
 from bot.policy import Policy
 from bot.tx import Origin, Tx, ref
 from storage.models import Incident, TimelineEntry
+from storage.vocab import Severity
 
 
 def record(tx: Tx, incident: Incident, kind: str, actor: str, text: str = "", **detail: Any) -> TimelineEntry:
@@ -51,7 +52,7 @@ def announce(tx: Tx, incident: Incident, text: str) -> None:
     tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
 
 
-def open_war_room(tx: Tx, policy: Policy, origin: Origin, *, severity: str, title: str,
+def open_war_room(tx: Tx, policy: Policy, origin: Origin, *, severity: Severity, title: str,
                   response: tuple[datetime | None, datetime | None],
                   invite: list[str] | None = None) -> view.IncidentView:
     """Store the incident and queue channel, invitations, topic, pinned summary and announcement."""

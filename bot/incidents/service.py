@@ -25,11 +25,12 @@ from bot.releases.view import ReleaseView
 from bot.text import duration, escape, mention
 from bot.tx import Database, Origin, Tx
 from storage.models import Incident, ProcessedRequest, Release
+from storage.vocab import ReleaseType, Risk, Severity
 
 Where = int | str
 NOT_A_WAR_ROOM = ("This channel is not a war room. Declare an incident with `/incident declare <P0|P1|P2|P3> <title>` "
                   "(it gets its own channel), or run this in the incident's channel; `/incident list` shows them.")
-RELEASE_WAR_ROOM_SEVERITY = "P1"
+RELEASE_WAR_ROOM_SEVERITY = Severity.P1
 
 
 class IncidentService:
@@ -199,7 +200,7 @@ class IncidentService:
         """Open a hotfix release linked to the incident, on the path its severity allows."""
         incident = self.get(where).incident
         next_status(incident.id, incident.status, "hotfix")
-        req = StartRelease.build(version=version, type="hotfix", incident_id=incident.id,
+        req = StartRelease.build(version=version, type=ReleaseType.HOTFIX, incident_id=incident.id,
                                  channel_id=incident.channel_id or fallback_channel,
                                  summary=f"Hotfix for incident #{incident.id}: {incident.title}")
         return self.releases.start(req, origin)  # on_release_event shows it on the summary
@@ -210,8 +211,9 @@ class IncidentService:
         return self.cadence.run_due()
 
     # --- helpers -----------------------------------------------------------------------
-    def _open(self, tx: Tx, origin: Origin, severity: str, title: str, invite: list[str] | None = None) -> IncidentView:
-        response = response_schedule(tx.now, self.policy.severities[severity].response_seconds)  # type: ignore[index]
+    def _open(self, tx: Tx, origin: Origin, severity: Severity, title: str,
+              invite: list[str] | None = None) -> IncidentView:
+        response = response_schedule(tx.now, self.policy.severities[severity].response_seconds)
         return room.open_war_room(tx, self.policy, origin, severity=severity, title=title, response=response,
                                   invite=invite)
 
@@ -247,7 +249,7 @@ class IncidentService:
             if linked is not None:
                 room.refresh(tx, self.policy, linked)
             return
-        if action != "promote" or release.risk != "critical" or not self.policy.stage(release.stage).production:
+        if action != "promote" or release.risk != Risk.CRITICAL or not self.policy.stage(release.stage).production:
             return
         key = f"war-room:release:{release.id}"
         if tx.session.get(ProcessedRequest, key) is not None:

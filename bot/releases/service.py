@@ -18,6 +18,7 @@ from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, appro
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, Release
+from storage.vocab import ReleaseType
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
@@ -75,10 +76,10 @@ class ReleaseService:
                 if incident is None:
                     raise NotFound(f"There is no incident {req.incident_id}.")
                 severity = severity or incident.severity
-            if req.type == "hotfix":
+            if req.type == ReleaseType.HOTFIX:
                 if severity is None:
                     raise UsageError("A hotfix needs a severity: add `severity=P0..P3` or `incident=<id>`.")
-                stage = self.policy.severities[severity].hotfix_start_stage  # type: ignore[index]
+                stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
             release = Release(
