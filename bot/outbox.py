@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, update
 from sqlmodel import Session, col
 
 from bot.clock import Clock
@@ -190,8 +190,8 @@ class OutboxSender:
                        or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
                 .order_by(table.c.not_before, table.c.id).limit(self.batch)))
             keys = {k for row in rows for k in _ref_keys(row.payload)}
-            found = s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars() if keys else []
-            refs = {r.key: r for r in found}
+            found = list(s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars()) if keys else []
+            refs: dict[str, SlackRef] = {r.key: r for r in found}
         newest: dict[str, int] = {}
         for row in rows:
             if row.coalesce_key:
@@ -221,14 +221,14 @@ class OutboxSender:
         table = table_of(OutboxMessage)
         # Only rows nobody else claimed meanwhile (another replica) are touched.
         free = and_(table.c.sent_at.is_(None), or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
-        rid = bindparam("rid")
+        rid: BindParameter[int] = bindparam("rid")
         with session_scope(self.engine) as s:
             conn = s.connection()
             if superseded:
                 conn.execute(update(table).where(table.c.id.in_(superseded), free)
                              .values(sent_at=now, last_error="superseded"))
             if parked:
-                posted = select(SlackRef.key).where(col(SlackRef.key) == bindparam("key")).exists()
+                posted = select(col(SlackRef.key)).where(col(SlackRef.key) == bindparam("key")).exists()
                 conn.execute(update(table).where(table.c.id == rid, free, ~posted).values(
                     waits_for=bindparam("key"), not_before=now + PARKED), parked)
                 late = [p["rid"] for p in parked if p["late"]]
@@ -250,7 +250,7 @@ class OutboxSender:
         now = self.clock.now()
         with session_scope(self.engine) as s:
             s.execute(update(OutboxMessage)
-                      .where(col(OutboxMessage.waits_for).in_(select(SlackRef.key)),
+                      .where(col(OutboxMessage.waits_for).in_(select(col(SlackRef.key))),
                              col(OutboxMessage.sent_at).is_(None))
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))

@@ -156,7 +156,7 @@ class Policy(_Strict):
 
     def next_stage(self, name: str) -> Stage | None:
         """The stage after ``name``, or None at the last one."""
-        names = [s.name for s in self.stages]
+        names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
 

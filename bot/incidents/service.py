@@ -6,6 +6,7 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -212,7 +213,7 @@ class IncidentService:
 
     # --- helpers -----------------------------------------------------------------------
     def _open(self, tx: Tx, origin: Origin, severity: Severity, title: str,
-              invite: list[str] | None = None) -> IncidentView:
+              invite: builtins.list[str] | None = None) -> IncidentView:
         response = response_schedule(tx.now, self.policy.severities[severity].response_seconds)
         return room.open_war_room(tx, self.policy, origin, severity=severity, title=title, response=response,
                                   invite=invite)

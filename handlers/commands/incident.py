@@ -11,6 +11,7 @@ from slack_bolt import Ack, App
 from bot.errors import UsageError
 from bot.incidents import modals, render
 from bot.incidents.requests import DeclareIncident, parse_link, parse_role, parse_user
+from bot.incidents.view import IncidentView
 from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import origin
@@ -107,6 +108,7 @@ def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
 
 
 def _status(services: Services, rest: str, body: dict[str, Any]) -> str:
+    found: IncidentView | None
     if rest.strip():
         found = services.incidents.get(_incident_id(rest.strip()))
     else:
