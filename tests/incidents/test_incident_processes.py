@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from bot.clock import Clock
-from tests.incidents.conftest import declare, make_services, status_posts
+from tests.support import declare, make_services, status_posts
 
 INTERVAL = 900
 

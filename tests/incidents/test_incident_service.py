@@ -13,7 +13,7 @@ from bot.incidents.requests import DeclareIncident
 from bot.services import Services
 from bot.tx import Duplicate
 from storage.models import Incident, TimelineEntry
-from tests.incidents.conftest import SlackDouble, declare, drain, make_services, queued, status_posts, who
+from tests.support import SlackDouble, declare, drain, make_services, queued, status_posts, who
 
 MIN = 60
 

@@ -4,7 +4,6 @@ coalesces updates, fills references, retries Slack's hiccups and fails programmi
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from sqlmodel import col, select
@@ -14,15 +13,7 @@ from bot.ops import Op
 from bot.services import Services
 from bot.tx import ref
 from storage.models import OutboxMessage, SlackRef
-from tests.incidents.conftest import SlackDouble, drain, make_services
-
-
-@pytest.fixture
-def services(database_url: str) -> Iterator[Services]:
-    """Services on a fresh database whose sender is only run by the test."""
-    s = make_services(database_url)
-    yield s
-    s.db.engine.dispose()
+from tests.support import SlackDouble, drain
 
 
 def rows(s: Services) -> list[OutboxMessage]:
