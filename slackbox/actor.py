@@ -23,7 +23,10 @@ VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 - Slack's deprec
 
 def sign(signing_secret: str, timestamp: str, body: str) -> str:
     """Return Slack's X-Slack-Signature for a request body (slack_sdk computes it, as the bot checks it)."""
-    return SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
+    if signature is None:  # slack_sdk returns None only for a missing timestamp or body
+        raise ValueError("a signature needs a timestamp and a body")
+    return signature
 
 
 class Workspace:

@@ -151,7 +151,7 @@ def postmortem_reminder_blocks(text: str, incident: Incident) -> list[dict[str, 
     return bk.to_dicts([bk.section(text), bk.actions(button)])
 
 
-def status_line(incident: Incident, policy: Policy) -> str:
+def status_line(incident: Incident) -> str:
     """One line about an incident for `/incident list`."""
     where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
     return (f"• *#{incident.id}* {incident.severity} {escape(incident.title)}: {describe(incident.status)}, "
@@ -162,7 +162,7 @@ def status_text(view: IncidentView, policy: Policy, now: datetime) -> str:
     """The `/incident status` reply."""
     i = view.incident
     tz = policy.timezone
-    lines = [status_line(i, policy),
+    lines = [status_line(i),
              f"  declared {local_time(i.declared_at, tz)} ({duration((now - i.declared_at).total_seconds())} ago), "
              f"response deadline: {deadline(i, policy, now)}"]
     if i.status in OPEN and i.next_status_at:

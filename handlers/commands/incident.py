@@ -122,7 +122,7 @@ def _list(services: Services, rest: str, body: dict[str, Any]) -> str:
     views = services.incidents.list(15)
     if not views:
         return "No incidents yet. Declare one with `/incident declare <P0|P1|P2|P3> <title>`."
-    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident, services.policy) for v in views)
+    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident) for v in views)
 
 
 SUBCOMMANDS: dict[str, Reply] = {
