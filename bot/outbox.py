@@ -36,7 +36,6 @@ BATCH_WINDOW = 0.1  # seconds
 PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
-OnStored = Callable[[Session, str, dict[str, Any]], None]
 # A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
 Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
 # Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
@@ -96,7 +95,6 @@ class OutboxSender:
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
-        self.on_stored: list[OnStored] = []
         self.renderers: dict[str, RendererEntry] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -298,5 +296,3 @@ class OutboxSender:
         s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
                                               col(OutboxMessage.sent_at).is_(None))
                   .values(waits_for=None, not_before=self.clock.now()))
-        for hook in self.on_stored:
-            hook(s, key, result)

@@ -30,6 +30,8 @@ class ReleaseService:
     def __init__(self, db: Database, policy: Policy, is_approver: Callable[[str], bool]) -> None:
         self.db = db
         self.policy = policy
+        # May ask Slack (members of a user group, cached briefly): asked before a transaction
+        # starts, never while it holds the write lock.
         self.is_approver = is_approver
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
@@ -134,10 +136,12 @@ class ReleaseService:
 
     def approve(self, version: str, origin: Origin) -> ReleaseView:
         """Record one approval; the requester and non-approvers are refused."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "approve")
+            self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
@@ -157,10 +161,12 @@ class ReleaseService:
 
     def reject(self, version: str, origin: Origin, reason: str = "") -> ReleaseView:
         """An approver stops the release before production."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "reject")
+            self._check_approver(release, origin.user, approver, "reject")
             status = next_status(release.version, release.status, "reject")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production; roll it back instead.")
@@ -180,10 +186,12 @@ class ReleaseService:
         if len(reason) > 1000:
             raise UsageError("Keep the rollback reason under 1,000 characters.")
 
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            if not self.is_approver(origin.user):
+            if not approver:
                 raise PermissionDenied("Only an approver may roll back a release.")
             before = release.status
             status = next_status(release.version, release.status, "rollback")
@@ -204,10 +212,12 @@ class ReleaseService:
         if not reason:
             raise UsageError(f"An override needs a reason: `/release override {version} <reason>`.")
 
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "override the freeze for")
+            self._check_approver(release, origin.user, approver, "override the freeze for")
             next_status(release.version, release.status, "override_freeze")
             override = {"by": origin.user, "reason": reason[:1000], "at": tx.now.isoformat()}
             tx.save(release, freeze_override=override, updated_at=tx.now)
@@ -247,13 +257,14 @@ class ReleaseService:
         verbs = {"rollback": "rollback", "reject": "reject", "override": "override_freeze"}
         if action not in verbs:
             raise UsageError("That button is out of date; run the command again.")
+        approver = self.is_approver(origin.user)
         with self.db.read() as s:
             release = self._find(s, version)
             if action == "rollback":
-                if not self.is_approver(origin.user):
+                if not approver:
                     raise PermissionDenied("Only an approver may roll back a release.")
             else:
-                self._check_approver(release, origin.user, action)
+                self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
 
@@ -271,11 +282,11 @@ class ReleaseService:
     def _past_approval(self, release: Release) -> bool:
         return self.policy.stage(release.stage).production or release.status == COMPLETED
 
-    def _check_approver(self, release: Release, user: str, verb: str) -> None:
+    def _check_approver(self, release: Release, user: str, approver: bool, verb: str) -> None:
         if user == release.requested_by:
             raise PermissionDenied(f"You started {release.version}, so you cannot {verb} it; "
                                    "another approver must (four eyes).")
-        if not self.is_approver(user):
+        if not approver:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
 
     def _emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
