@@ -1,5 +1,6 @@
 """One transaction per request: state change, audit row and outgoing messages commit
-together; the sender is woken only after the commit."""
+together; the sender is woken only after the commit. Workflow code queues Slack calls through
+``tx.slack`` (``bot.outbox_port.SlackPort``), one typed method per gateway verb."""
 
 from __future__ import annotations
 
