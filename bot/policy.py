@@ -15,12 +15,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from storage.vocab import Risk, Severity, StageName, TaskPhase
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
-RiskName = Literal["low", "medium", "high", "critical"]
-Phase = Literal["pre_release", "preparation", "deployment", "post_deploy"]
-PHASES = ("pre_release", "preparation", "deployment", "post_deploy")
-SeverityName = Literal["P0", "P1", "P2", "P3"]
+PHASES = tuple(TaskPhase)  # in the order the phases happen
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -34,7 +32,7 @@ class RiskLevel(_Strict):
 
 
 class Stage(_Strict):
-    name: Literal["dev", "staging", "canary", "production"]
+    name: StageName
     label: str
     production: bool = False
     requires_approval: bool = False
@@ -45,7 +43,7 @@ class Stage(_Strict):
     # How long a deployment may go without a final report before it is marked timed out.
     timeout_seconds: int = Field(default=1800, ge=1)
     # Task phases (policy `tasks`) whose every task must be done before promotion into this stage.
-    requires_tasks: list[Phase] = []
+    requires_tasks: list[TaskPhase] = []
 
 
 class Task(_Strict):
@@ -100,14 +98,33 @@ Executor = Annotated[WebhookExecutor | GithubActionsExecutor | GithubDeployments
                      Field(discriminator="kind")]
 
 
+class ChecklistItem(_Strict):
+    """One checklist item; ticks are stored by ``id``, so items may be reordered or relabelled."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+    label: str = Field(min_length=1, max_length=200)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "item"
+
+
 class ChecklistSection(_Strict):
     section: str
-    items: list[str] = Field(min_length=1)
+    items: list[ChecklistItem] = Field(min_length=1)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        # A plain string is an item whose id is its label in snake_case.
+        if isinstance(value, list):
+            return [{"id": _slug(v), "label": v} if isinstance(v, str) else v for v in value]
+        return value
 
 
 class Freeze(_Strict):
     days: list[str] = ["fri"]
-    emergency_severities: list[SeverityName] = ["P0", "P1"]
+    emergency_severities: list[Severity] = [Severity.P0, Severity.P1]
 
     @field_validator("days", mode="before")
     @classmethod
@@ -123,17 +140,24 @@ class Freeze(_Strict):
         return days
 
 
-class Severity(_Strict):
+class SeverityPolicy(_Strict):
     label: str
     response_seconds: int | None = Field(default=None, ge=0)
-    hotfix_start_stage: Literal["dev", "staging", "canary"] = "dev"
+    hotfix_start_stage: StageName = StageName.DEV
     status_interval_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("hotfix_start_stage")
+    @classmethod
+    def _before_production(cls, value: StageName) -> StageName:
+        if value == StageName.PRODUCTION:
+            raise ValueError("a hotfix starts before production (dev, staging or canary)")
+        return value
 
 
 class WarRoom(_Strict):
     incidents_channel: str = "incidents"
     status_interval_seconds: int = Field(default=900, ge=1)
-    responders: dict[SeverityName, list[str]] = {}
+    responders: dict[Severity, list[str]] = {}
 
 
 class Postmortem(_Strict):
@@ -154,25 +178,29 @@ class Policy(_Strict):
     """The validated policy; every workflow reads its rules from here."""
 
     timezone: str = "UTC"
-    risk_levels: dict[RiskName, RiskLevel]
+    risk_levels: dict[Risk, RiskLevel]
     stages: list[Stage] = Field(min_length=2)
     checklist: list[ChecklistSection]
     freeze: Freeze
-    severities: dict[SeverityName, Severity]
+    severities: dict[Severity, SeverityPolicy]
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
     executors: dict[str, Executor] = {}
-    tasks: dict[Phase, list[Task]] = {}
+    tasks: dict[TaskPhase, list[Task]] = {}
     # What a release ships when `/release start` names no repo= or service=.
     default_service: str | None = Field(default=None, max_length=64)
     default_repo: str | None = Field(default=None, pattern=_REPO)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
-        missing = {"low", "medium", "high", "critical"} - set(self.risk_levels)
+        missing = set(Risk) - set(self.risk_levels)
         if missing:
-            raise ValueError(f"risk_levels lacks {sorted(missing)}")
+            raise ValueError(f"risk_levels lacks {sorted(str(m) for m in missing)}")
+        ids = [item.id for sec in self.checklist for item in sec.items]
+        doubled = sorted({i for i in ids if ids.count(i) > 1})
+        if doubled:
+            raise ValueError(f"checklist: each item id may appear once; {doubled} appear more often")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError("stages: each stage may appear once")
@@ -183,7 +211,7 @@ class Policy(_Strict):
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
             for phase in stage.requires_tasks:
                 if not self.tasks.get(phase):
-                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase!r}, which has no tasks")
+                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase.value!r}, which has no tasks")
             if stage.executor and stage.executor not in self.executors:
                 known = ", ".join(sorted(self.executors)) or "none are defined"
                 raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "
@@ -199,19 +227,23 @@ class Policy(_Strict):
                                      "user-group ID (U..., S...) nor an executor name")
         return self
 
+    def checklist_item(self, item_id: str) -> ChecklistItem | None:
+        """The checklist item with ``item_id``, if the policy lists it."""
+        return next((i for sec in self.checklist for i in sec.items if i.id == item_id), None)
+
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""
         return next(s for s in self.stages if s.name == name)
 
     def next_stage(self, name: str) -> Stage | None:
         """The stage after ``name``, or None at the last one."""
-        names = [s.name for s in self.stages]
+        names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
 
-    def interval_for(self, severity: str) -> int:
+    def interval_for(self, severity: Severity) -> int:
         """Seconds between war-room status updates for this severity."""
-        sev = self.severities.get(severity)  # type: ignore[call-overload]
+        sev = self.severities.get(severity)
         return (sev and sev.status_interval_seconds) or self.war_room.status_interval_seconds
 
 

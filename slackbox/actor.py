@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from collections.abc import Callable
@@ -11,6 +9,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
+from slack_sdk.signature import SignatureVerifier
 
 from slackbox.api_common import ApiError, public_view, slack_message
 from slackbox.payloads import SandboxError, action_obj, find_element, state_values, team_obj, user_obj
@@ -23,9 +22,11 @@ VERIFICATION_TOKEN = "sandbox-verification-token"  # noqa: S105 - Slack's deprec
 
 
 def sign(signing_secret: str, timestamp: str, body: str) -> str:
-    """Return Slack's X-Slack-Signature for a request body."""
-    digest = hmac.new(signing_secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
-    return f"v0={digest}"
+    """Return Slack's X-Slack-Signature for a request body (slack_sdk computes it, as the bot checks it)."""
+    signature = SignatureVerifier(signing_secret).generate_signature(timestamp=timestamp, body=body)
+    if signature is None:  # slack_sdk returns None only for a missing timestamp or body
+        raise ValueError("a signature needs a timestamp and a body")
+    return signature
 
 
 class Workspace:

@@ -11,9 +11,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from bot.deployments import records
 from bot.errors import DeploymentFinished, InvalidTransition, NotFound, PermissionDenied, Unauthorized, UsageError
-from bot.releases import delivery
+from bot.releases import delivery, records
 from bot.releases.service import ReleaseService
 from bot.releases.state import ACTIVE
 from bot.tx import Database, Origin, Tx
@@ -124,13 +123,16 @@ class DeploymentService:
         """Mark deployments without a final report past their stage's timeout as timed out."""
         now = self.db.clock.now()
         with self.db.read() as s:
-            due = list(s.exec(select(Deployment.id).where(col(Deployment.due_at) <= now,
+            due = list(s.exec(select(col(Deployment.id)).where(col(Deployment.due_at) <= now,
                                                           col(Deployment.state).in_(records.PENDING))
                               .order_by(col(Deployment.due_at)).limit(DUE_BATCH)).all())
         done = 0
         for deployment_id in due:
-            done += self.db.run(lambda tx, i=deployment_id: self._expire(tx, i))
+            done += self._expire_one(deployment_id or 0)
         return done
+
+    def _expire_one(self, deployment_id: int) -> int:
+        return self.db.run(lambda tx: self._expire(tx, deployment_id))
 
     def _expire(self, tx: Tx, deployment_id: int) -> int:
         d = tx.session.get(Deployment, deployment_id)
@@ -146,6 +148,9 @@ class DeploymentService:
 
     def retry(self, deployment_id: int, origin: Origin) -> Deployment:
         """Request a failed or timed-out deployment again (a new deployment with a new token)."""
+        # Asked before the transaction (it may ask Slack), never under the write lock.
+        approver = self.releases.is_approver(origin.user)
+
         def work(tx: Tx) -> Deployment:
             tx.once(origin.request_id)
             d = tx.session.get(Deployment, deployment_id)
@@ -160,7 +165,7 @@ class DeploymentService:
                 raise InvalidTransition(f"Release {release.version} is waiting for *{waiting.executor}* already.")
             stage = self.policy.stage(d.environment)
             if d.kind == "rollback":
-                if not self.releases.is_approver(origin.user):
+                if not approver:
                     raise PermissionDenied("Only an approver may roll back a release.")
                 if release.status not in (ACTIVE, "completed") or release.stage != stage.name:
                     raise InvalidTransition(f"Release {release.version} is not at {stage.label} any more.")

@@ -6,17 +6,30 @@ stage with an executor moves only when the executor reports ``succeeded``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from bot import blocks as bk
-from bot.policy import Stage
+from bot.policy import Policy, Stage
 from bot.releases.state import ACTIVE, COMPLETED, describe, next_status
+from bot.releases.view import announcement_key
 from bot.text import duration, escape, mention
 from bot.tx import Origin, Tx, ref
 from storage.models import Deployment, Release
 
-if TYPE_CHECKING:
-    from bot.releases.service import ReleaseService
+
+class Releases(Protocol):
+    """What of the release service these steps use (it calls them, so it is not imported here)."""
+
+    policy: Policy
+
+    def emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+        """Tell the listeners about a release event."""
+
+    def thread(self, tx: Tx, release: Release, text: str) -> None:
+        """A line in the announcement's thread."""
+
+    def announce(self, tx: Tx, release: Release, event: str | None) -> None:
+        """Refresh the announcement, with a thread line when ``event`` is given."""
 
 
 def link(d: Deployment) -> str:
@@ -33,7 +46,7 @@ def restore_seconds(d: Deployment) -> float | None:
     return (d.finished_at - d.started_at).total_seconds()
 
 
-def move(svc: ReleaseService, tx: Tx, release: Release, target: Stage, origin: Origin,
+def move(svc: Releases, tx: Tx, release: Release, target: Stage, origin: Origin,
          deployment: Deployment | None = None) -> None:
     """Put the release at ``target`` (the last stage completes it), audit and announce."""
     final = svc.policy.next_stage(target.name) is None
@@ -45,7 +58,7 @@ def move(svc: ReleaseService, tx: Tx, release: Release, target: Stage, origin: O
     if final:
         changes["finished_at"] = tx.now
     tx.save(release, **changes)
-    detail = {"deployment_id": deployment.id, "executor": deployment.executor} if deployment else {}
+    detail: dict[str, Any] = {"deployment_id": deployment.id, "executor": deployment.executor} if deployment else {}
     tx.audit(origin, "release", release.id or 0, "promote", from_state=before, to_state=f"{status}:{target.name}",
              **detail)
     note = " The release is complete." if final else ""
@@ -57,7 +70,7 @@ def move(svc: ReleaseService, tx: Tx, release: Release, target: Stage, origin: O
                                   f"reported success{link(deployment)}.{note}")
 
 
-def deployed(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, origin: Origin) -> None:
+def deployed(svc: Releases, tx: Tx, release: Release, d: Deployment, origin: Origin) -> None:
     """An executor reported success: move the release, or finish its rollback."""
     if d.kind == "rollback":
         _rolled_back(svc, tx, release, d, origin)
@@ -72,7 +85,7 @@ def deployed(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, origi
     move(svc, tx, release, target, origin, deployment=d)
 
 
-def _rolled_back(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, origin: Origin) -> None:
+def _rolled_back(svc: Releases, tx: Tx, release: Release, d: Deployment, origin: Origin) -> None:
     label = svc.policy.stage(d.environment).label
     seconds = restore_seconds(d) or 0.0
     if release.status not in (ACTIVE, COMPLETED):
@@ -86,9 +99,9 @@ def _rolled_back(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, o
              reason=release.rollback_reason, deployment_id=d.id, seconds_to_restore=round(seconds, 3))
     svc.emit(tx, release, "rollback", origin)
     reason = escape(release.rollback_reason or "")
-    tx.send("post", channel=release.channel_id,
-            text=f":rewind: Release {release.version} was rolled back in {label} by *{escape(d.executor)}* "
-                 f"{duration(seconds)} after {mention(release.rolled_back_by)} decided: {reason}")
+    tx.slack.post(release.channel_id,
+                  f":rewind: Release {release.version} was rolled back in {label} by *{escape(d.executor)}* "
+                  f"{duration(seconds)} after {mention(release.rolled_back_by)} decided: {reason}")
     svc.announce(tx, release, f"Rolled back in *{label}*: *{escape(d.executor)}* reported success "
                               f"{duration(seconds)} after the decision{link(d)}.")
 
@@ -106,12 +119,12 @@ def _buttons(release: Release, d: Deployment, *, retry: bool) -> list[Any]:
 
 
 def _thread_with_buttons(tx: Tx, release: Release, text: str, buttons: list[Any]) -> None:
-    key = f"release:{release.id}:announcement"
+    key = announcement_key(release.id)
     blocks = [bk.section(text)] + ([bk.actions(*buttons)] if buttons else [])
-    tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text, blocks=bk.to_dicts(blocks))
+    tx.slack.post(ref(key, "channel"), text, bk.to_dicts(blocks), thread_ts=ref(key, "ts"))
 
 
-def failed(svc: ReleaseService, tx: Tx, release: Release, d: Deployment) -> None:
+def failed(svc: Releases, tx: Tx, release: Release, d: Deployment) -> None:
     """An executor reported failure: say who/what failed in the thread, offer the rollback."""
     what = "rollback" if d.kind == "rollback" else "deploy"
     why = f": {escape(d.description)}" if d.description else "."
@@ -122,7 +135,7 @@ def failed(svc: ReleaseService, tx: Tx, release: Release, d: Deployment) -> None
     svc.announce(tx, release, None)
 
 
-def timed_out(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, seconds: int) -> None:
+def timed_out(svc: Releases, tx: Tx, release: Release, d: Deployment, seconds: int) -> None:
     """No final report in time: tell the thread, ping the requester, offer retry and rollback."""
     what = "rollback" if d.kind == "rollback" else "deploy"
     text = (f":hourglass: {mention(d.requested_by)} *{escape(d.executor)}* has not reported on the {what} of "
@@ -132,7 +145,7 @@ def timed_out(svc: ReleaseService, tx: Tx, release: Release, d: Deployment, seco
     svc.announce(tx, release, None)
 
 
-def progress(svc: ReleaseService, tx: Tx, release: Release, d: Deployment) -> None:
+def progress(svc: Releases, tx: Tx, release: Release, d: Deployment) -> None:
     """The executor started: show its link on the announcement."""
     what = "rolling back" if d.kind == "rollback" else "deploying"
     svc.announce(tx, release, f"*{escape(d.executor)}* is {what} {release.version} in "

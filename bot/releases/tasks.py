@@ -9,16 +9,18 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot import blocks as bk
-from bot.deployments.records import token_hash
 from bot.errors import InvalidTransition, NotFound, PermissionDenied, Unauthorized, UsageError
 from bot.ops import Op
 from bot.policy import PHASES, Policy, Stage
+from bot.releases.records import token_hash
+from bot.releases.view import announcement_key, tasks_of
 from bot.text import escape
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Release, ReleaseTask
+from storage.vocab import TaskState
 
 STATES = ("done", "blocked")
 MARKS = {"requested": ":hourglass_flowing_sand:", "done": ":white_check_mark:", "blocked": ":no_entry:"}
@@ -35,20 +37,14 @@ def owner_text(owner: str) -> str:
     return f"*{escape(owner)}*"
 
 
-def of_release(s: Session, release_id: int) -> list[ReleaseTask]:
-    """A release's tasks in policy order (by id)."""
-    return list(s.exec(select(ReleaseTask).where(ReleaseTask.release_id == release_id)
-                       .order_by(col(ReleaseTask.id))).all())
-
-
 def request_all(tx: Tx, policy: Policy, release: Release) -> None:
     """Create the release's tasks and ask each owner (inside the start transaction)."""
     for phase in PHASES:  # in the order the phases happen, whatever the file's order
-        for task in policy.tasks.get(phase, []):  # type: ignore[call-overload]
+        for task in policy.tasks.get(phase, []):
             executor = task.owner in policy.executors
             token = secrets.token_urlsafe(32) if executor else None
             row = ReleaseTask(release_id=release.id or 0, phase=phase, name=task.name, owner=task.owner,
-                              requirements=list(task.requirements), state="requested",
+                              requirements=list(task.requirements), state=TaskState.REQUESTED,
                               callback_token_hash=token_hash(token) if token else None,
                               created_at=tx.now, updated_at=tx.now)
             tx.session.add(row)
@@ -67,18 +63,17 @@ def request_all(tx: Tx, policy: Policy, release: Release) -> None:
                     f"({PHASE_LABELS[phase]}, release {release.version}).")
             if ticks:
                 text += f"\nRequirements:\n{ticks}"
-            key = f"release:{release.id}:announcement"
+            key = announcement_key(release.id)
             buttons = bk.actions(bk.button("Done", "task_done", {"t": row.id}, style="primary"),
                                  bk.button("Blocked", "task_blocked", {"t": row.id}, style="danger"))
-            tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text,
-                    blocks=bk.to_dicts([bk.section(text), buttons]))
+            tx.slack.post(ref(key, "channel"), text, bk.to_dicts([bk.section(text), buttons]), thread_ts=ref(key, "ts"))
 
 
 def blocking(s: Session, policy: Policy, release: Release, target: Stage) -> str | None:
     """Why ``target`` waits for tasks, or None."""
     if not target.requires_tasks:
         return None
-    open_ = [t for t in of_release(s, release.id or 0) if t.phase in target.requires_tasks and t.state != "done"]
+    open_ = [t for t in tasks_of(s, release.id or 0) if t.phase in target.requires_tasks and t.state != "done"]
     if not open_:
         return None
     titles = {(p, t.name): t.title for p, ts in policy.tasks.items() for t in ts}
@@ -111,13 +106,19 @@ class TaskService:
         the caller already proved it holds the task's token (``checked``)."""
         if state not in STATES:
             raise UsageError(f"state must be one of {', '.join(STATES)}")
+        with self.db.read() as s:
+            found = s.get(ReleaseTask, task_id)
+        if found is None:
+            raise NotFound(f"There is no task {task_id}.")
+        # Asked before the transaction (a group's members come from Slack), never under the write
+        # lock; a task's owner never changes, so the answer still holds inside it.
+        if not checked and not self.is_member(origin.user, found.owner):
+            raise PermissionDenied(f"Only {owner_text(found.owner)} may mark this task.")
 
         def work(tx: Tx) -> ReleaseTask:
             task = tx.session.get(ReleaseTask, task_id)
             if task is None:
                 raise NotFound(f"There is no task {task_id}.")
-            if not checked and not self.is_member(origin.user, task.owner):
-                raise PermissionDenied(f"Only {owner_text(task.owner)} may mark this task.")
             if task.state == state:
                 return task
             if task.state == "done":

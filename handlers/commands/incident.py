@@ -11,6 +11,7 @@ from slack_bolt import Ack, App
 from bot.errors import UsageError
 from bot.incidents import modals, render
 from bot.incidents.requests import DeclareIncident, parse_link, parse_role, parse_user
+from bot.incidents.view import IncidentView
 from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import origin
@@ -98,7 +99,7 @@ def _where(rest: str, body: dict[str, Any]) -> int | str:
 
 
 def _timeline(services: Services, rest: str, body: dict[str, Any]) -> str:
-    return render.timeline_text(services.incidents.timeline(_where(rest, body)), services.policy)
+    return render.timeline_text(services.incidents.get(_where(rest, body)), services.policy)
 
 
 def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
@@ -107,6 +108,7 @@ def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
 
 
 def _status(services: Services, rest: str, body: dict[str, Any]) -> str:
+    found: IncidentView | None
     if rest.strip():
         found = services.incidents.get(_incident_id(rest.strip()))
     else:
@@ -120,7 +122,7 @@ def _list(services: Services, rest: str, body: dict[str, Any]) -> str:
     views = services.incidents.list(15)
     if not views:
         return "No incidents yet. Declare one with `/incident declare <P0|P1|P2|P3> <title>`."
-    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident, services.policy) for v in views)
+    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident) for v in views)
 
 
 SUBCOMMANDS: dict[str, Reply] = {

@@ -16,7 +16,7 @@ from handlers.common import options, origin, split
 
 START_KEYS = ("risk", "type", "severity", "incident", "ref", "repo", "service")
 KEEP_CASE = ("ref", "repo", "service")
-Reply = Callable[[Services, list[str], dict[str, Any]], str | None]
+Reply = Callable[[Services, list[str], dict[str, Any]], str]
 
 
 def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:

@@ -1,7 +1,7 @@
 """release tasks
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-28 11:04:57.535845
 """
 from alembic import op
@@ -11,7 +11,7 @@ import storage.types
 
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 

@@ -107,7 +107,7 @@ def _queue(tx: Tx, policy: Policy, release: Release, stage: Stage, row: Deployme
            token: str) -> None:
     spec = policy.executors[stage.executor or ""]
     rollback = row.kind == "rollback"
-    common = {"executor": stage.executor, "deployment_id": row.id, "secret": {"callback_token": token}}
+    common: dict[str, Any] = {"executor": stage.executor, "deployment_id": row.id, "secret": {"callback_token": token}}
     if isinstance(spec, GithubActionsExecutor):
         inputs = {"version": row.version, "stage": stage.name, "deployment_id": str(row.id)}
         tx.send(Op.GITHUB, action="dispatch", **common,
