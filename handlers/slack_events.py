@@ -10,6 +10,8 @@ is off: this is where it happens.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -42,9 +44,26 @@ def verify(verifier: SignatureVerifier, body: bytes, timestamp: str | None, sign
         return "X-Slack-Signature is not a v0 signature"
     if abs(verifier.clock.now() - int(timestamp)) > WINDOW_SECONDS:
         return "X-Slack-Request-Timestamp is outside the 5-minute window"
-    if not verifier.is_valid(body, timestamp, signature):
+    if not (verifier.is_valid(body, timestamp, signature) if _utf8(body) else _valid_bytes(verifier, body, timestamp,
+                                                                                           signature)):
         return "the signature does not match"
     return None
+
+
+def _utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _valid_bytes(verifier: SignatureVerifier, body: bytes, timestamp: str, signature: str) -> bool:
+    # slack_sdk decodes the body as UTF-8 before hashing; Slack never sends other bytes, but such a
+    # body must still be a 401 when unsigned (and a 400 when signed), so hash the raw bytes here.
+    base = b"v0:" + timestamp.encode() + b":" + body
+    expected = "v0=" + hmac.new(verifier.signing_secret.encode(), base, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)
 
 
 def parse(body: bytes, content_type: str) -> dict[str, Any]:
@@ -108,7 +127,7 @@ def check_shape(body: dict[str, Any]) -> None:
         raise Malformed("a payload needs a type (or a slash command its command)")
     if kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
         _str(_dict(body, "user", ""), "id", "user.")
-        _str(body, "trigger_id", "", optional=True)
+        _str(body, "trigger_id", "", optional=kind == "view_closed")
         _dict(body, "channel", "", optional=True)
         _dict(body, "container", "", optional=True)
     if kind == "block_actions":
@@ -131,6 +150,7 @@ def _check_actions(actions: Any) -> None:
 
 
 def _check_view(view: dict[str, Any]) -> None:
+    _str(view, "type", "view.")
     _str(view, "callback_id", "view.", optional=True)
     _str(view, "private_metadata", "view.", optional=True)
     values = _dict(_dict(view, "state", "view.", optional=True), "values", "view.state.", optional=True)
