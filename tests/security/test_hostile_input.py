@@ -139,7 +139,7 @@ def test_the_bearer_scheme_is_case_insensitive(stack: Stack) -> None:
 
 
 def test_api_and_hooks_are_rate_limited_per_source(make_stack) -> None:  # noqa: ANN001 - the fixture factory
-    stack = make_stack(WARROOM_API_RATE="0.5", WARROOM_API_BURST="3", WARROOM_HOOKS_RATE="0.5",
+    stack = make_stack(WARROOM_API_RATE="0.05", WARROOM_API_BURST="3", WARROOM_HOOKS_RATE="0.05",
                        WARROOM_HOOKS_BURST="2")
     assert stack.bot
     answers = [stack.api("/api/releases") for _ in range(4)]
