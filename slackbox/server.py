@@ -59,7 +59,10 @@ def sandbox_routes(workspace: Workspace, on_clock_advance: ClockCallback | None)
         else:
             form = parse_form(raw, request.headers.get("content-type", ""))
             payload = form.get("payload")
-            body = json.loads(str(payload)) if payload else dict(form)
+            try:
+                body = json.loads(str(payload)) if payload else dict(form)
+            except ValueError:
+                return JSONResponse({"ok": False, "error": "invalid_payload"}, status_code=400)
         status, answer = workspace.handle_response_url(request.path_params["token"], body)
         return JSONResponse(answer, status_code=status)
 
@@ -69,14 +72,14 @@ def sandbox_routes(workspace: Workspace, on_clock_advance: ClockCallback | None)
     async def clock_advance(request: Request) -> Response:
         if on_clock_advance is None:
             return JSONResponse({"ok": False, "error": "no_clock"}, status_code=404)
-        data = (
-            await request.json()
-            if request.headers.get("content-type", "").startswith("application/json")
-            else parse_form(await request.body(), request.headers.get("content-type", ""))
-        )
         try:
+            data = (
+                await request.json()
+                if request.headers.get("content-type", "").startswith("application/json")
+                else parse_form(await request.body(), request.headers.get("content-type", ""))
+            )
             seconds = float(data.get("seconds", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, AttributeError):
             return JSONResponse({"ok": False, "error": "invalid_arguments"}, status_code=400)
         if inspect.iscoroutinefunction(on_clock_advance):
             result = await on_clock_advance(seconds)

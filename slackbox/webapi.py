@@ -158,11 +158,11 @@ def make_ratelimit_endpoint(store: SandboxStore) -> Endpoint:
     """Return the endpoint behind POST /sandbox/ratelimit ({"n": 3} or form n=3)."""
 
     async def ratelimit_endpoint(request: Request) -> Response:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            data = await request.json()
-        else:
-            data = parse_form(await request.body(), request.headers.get("content-type", ""))
         try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                data = await request.json()
+            else:
+                data = parse_form(await request.body(), request.headers.get("content-type", ""))
             n = int(data.get("n", 1)) if isinstance(data, dict) else int(data)
         except (TypeError, ValueError):
             return JSONResponse({"ok": False, "error": "invalid_arguments"}, status_code=400)

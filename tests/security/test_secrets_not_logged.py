@@ -35,6 +35,8 @@ def test_no_secret_or_token_in_the_logs_of_a_full_run(make_stack: Callable[..., 
     # An incident declared, updated and resolved.
     assert "declared" in stack.ws.command(AP1, INC, "/incident", "declare P2 Checkout slow").json()["text"]
     room = stack.ws.wait_for(lambda: stack.api("/api/incidents/1").json().get("channel_id"), what="the war room")
+    stack.ws.wait_for(lambda: AP1 in (stack.store.resolve_channel(room) or {}).get("members", []),
+                      timeout=15, what="the commander in the war room")
     assert "posted" in stack.ws.command(AP1, room, "/incident", "update Found the slow query").json()["text"]
     assert "resolved" in stack.ws.command(AP1, room, "/incident", "resolve Index added").json()["text"]
     # The API with every token, right and wrong; a forged Slack request; an oversized body.
