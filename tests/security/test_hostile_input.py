@@ -163,3 +163,9 @@ def test_hooks_take_bigger_bodies_than_the_api(stack: Stack) -> None:
     assert httpx.post(stack.bot.url + "/hooks/github", content=two_mb).status_code == 404  # no such hook yet
     assert httpx.post(stack.bot.url + "/api/releases", content=two_mb).status_code == 413
     assert httpx.post(stack.bot.url + "/hooks/github", content=b"x" * 6_000_000).status_code == 413
+
+
+def test_command_text_with_the_word_payload_is_still_a_command(stack: Stack) -> None:
+    """Bolt alone reads any form body containing "payload" as an interaction (and drops the command)."""
+    reply = stack.ws.command(REQ, REL, "/release", "start v1.0.0 payload checks").json()
+    assert "v1.0.0 started" in reply["text"], reply
