@@ -20,9 +20,16 @@ from bot.clock import Clock
 from bot.directory import Directory
 from bot.edge import EdgeLimits, Limit
 from bot.gateway import SlackGateway, make_client
+from bot.incidents import render as incident_render
+from bot.incidents import room
+from bot.incidents import view as incident_view
+from bot.incidents.service import IncidentService
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
-from bot.releases.service import ANNOUNCEMENT, ReleaseService
+from bot.policy import Policy
+from bot.releases import render as release_render
+from bot.releases.service import ReleaseService
+from bot.releases.view import ANNOUNCEMENT
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
@@ -39,7 +46,7 @@ LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 
 
 def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
-    """Wire storage, the Slack gateway, the outbox and the workflows."""
+    """Wire storage, the Slack gateway, the outbox and the workflows, and connect their hooks."""
     clock = clock or Clock()
     engine = make_engine(settings.database_url)
     if migrate:
@@ -51,20 +58,30 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
-    services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
-                        outbox=outbox, directory=directory, tokens=tokens)
-    services.releases = ReleaseService(db, settings.policy, directory.is_approver)
-    outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
-    _add_incidents(services)
-    return services
+    policy = settings.policy
+    releases = ReleaseService(db, policy, directory.is_approver)
+    incidents = IncidentService(db, policy, releases, settings.templates)
+    releases.listeners.append(incidents.on_release_event)
+    register_renderers(outbox, policy, clock)
+    return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
+                    directory=directory, tokens=tokens, releases=releases, incidents=incidents)
 
 
-def _add_incidents(services: Services) -> None:
-    try:
-        from bot.incidents.service import IncidentService
-    except ImportError:  # the incident workflow is optional while it is being built
-        return
-    services.incidents = IncidentService(services)
+def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock) -> None:
+    """The messages that mirror state, rendered when sent so they are current (see bot.outbox)."""
+    outbox.register_renderer(ANNOUNCEMENT, lambda s, args: release_render.announcement_call(s, args, policy,
+                                                                                            clock.now()))
+    outbox.register_renderer(incident_view.SUMMARY,
+                             lambda s, args: incident_render.summary_call(s, args, policy, clock.now()))
+    outbox.register_renderer(incident_view.ANNOUNCEMENT,
+                             lambda s, args: incident_render.announcement_call(s, args, policy))
+    outbox.register_renderer(incident_view.CHANNEL, incident_render.channel_call,
+                             after_sent=lambda s, args, result: room.channel_created(s, args, result, clock.now()))
+
+
+def register_jobs(due: DueWork, services: Services) -> None:
+    """The due work every process runs (each job claims rows, so replicas share it)."""
+    due.add("incident-due", services.incidents.run_due)
 
 
 class _NoTokenSkippedWarning(logging.Filter):
@@ -139,21 +156,19 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     services = build_services(settings, clock)
     bolt = build_bolt(services)
     due = DueWork(settings.scheduler_tick)
-    if hasattr(services, "incidents"):
-        services.incidents.register_jobs(due)
+    register_jobs(due, services)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    runtime_holder: list[Runtime] = []
-
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        runtime_holder[0].start_background()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        runtime.start_background()
         try:
             yield
         finally:
-            runtime_holder[0].stop_background()
+            runtime.stop_background()
 
     asgi = Starlette(
         routes=[
@@ -165,5 +180,5 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],
     )
     runtime = Runtime(services, bolt, asgi, due)
-    runtime_holder.append(runtime)
+    asgi.state.runtime = runtime
     return runtime

@@ -6,17 +6,17 @@ over them key by key, then the whole is validated so a mistake names its field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from storage.vocab import Risk, Severity, StageName
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
-RiskName = Literal["low", "medium", "high", "critical"]
-SeverityName = Literal["P0", "P1", "P2", "P3"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -30,7 +30,7 @@ class RiskLevel(_Strict):
 
 
 class Stage(_Strict):
-    name: Literal["dev", "staging", "canary", "production"]
+    name: StageName
     label: str
     production: bool = False
     requires_approval: bool = False
@@ -38,14 +38,33 @@ class Stage(_Strict):
     requires_checklist: list[str] = []
 
 
+class ChecklistItem(_Strict):
+    """One checklist item; ticks are stored by ``id``, so items may be reordered or relabelled."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+    label: str = Field(min_length=1, max_length=200)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "item"
+
+
 class ChecklistSection(_Strict):
     section: str
-    items: list[str] = Field(min_length=1)
+    items: list[ChecklistItem] = Field(min_length=1)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        # A plain string is an item whose id is its label in snake_case.
+        if isinstance(value, list):
+            return [{"id": _slug(v), "label": v} if isinstance(v, str) else v for v in value]
+        return value
 
 
 class Freeze(_Strict):
     days: list[str] = ["fri"]
-    emergency_severities: list[SeverityName] = ["P0", "P1"]
+    emergency_severities: list[Severity] = [Severity.P0, Severity.P1]
 
     @field_validator("days", mode="before")
     @classmethod
@@ -61,17 +80,24 @@ class Freeze(_Strict):
         return days
 
 
-class Severity(_Strict):
+class SeverityPolicy(_Strict):
     label: str
     response_seconds: int | None = Field(default=None, ge=0)
-    hotfix_start_stage: Literal["dev", "staging", "canary"] = "dev"
+    hotfix_start_stage: StageName = StageName.DEV
     status_interval_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("hotfix_start_stage")
+    @classmethod
+    def _before_production(cls, value: StageName) -> StageName:
+        if value == StageName.PRODUCTION:
+            raise ValueError("a hotfix starts before production (dev, staging or canary)")
+        return value
 
 
 class WarRoom(_Strict):
     incidents_channel: str = "incidents"
     status_interval_seconds: int = Field(default=900, ge=1)
-    responders: dict[SeverityName, list[str]] = {}
+    responders: dict[Severity, list[str]] = {}
 
 
 class Postmortem(_Strict):
@@ -92,20 +118,24 @@ class Policy(_Strict):
     """The validated policy; every workflow reads its rules from here."""
 
     timezone: str = "UTC"
-    risk_levels: dict[RiskName, RiskLevel]
+    risk_levels: dict[Risk, RiskLevel]
     stages: list[Stage] = Field(min_length=2)
     checklist: list[ChecklistSection]
     freeze: Freeze
-    severities: dict[SeverityName, Severity]
+    severities: dict[Severity, SeverityPolicy]
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
-        missing = {"low", "medium", "high", "critical"} - set(self.risk_levels)
+        missing = set(Risk) - set(self.risk_levels)
         if missing:
-            raise ValueError(f"risk_levels lacks {sorted(missing)}")
+            raise ValueError(f"risk_levels lacks {sorted(str(m) for m in missing)}")
+        ids = [item.id for sec in self.checklist for item in sec.items]
+        doubled = sorted({i for i in ids if ids.count(i) > 1})
+        if doubled:
+            raise ValueError(f"checklist: each item id may appear once; {doubled} appear more often")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError("stages: each stage may appear once")
@@ -116,19 +146,23 @@ class Policy(_Strict):
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
         return self
 
+    def checklist_item(self, item_id: str) -> ChecklistItem | None:
+        """The checklist item with ``item_id``, if the policy lists it."""
+        return next((i for sec in self.checklist for i in sec.items if i.id == item_id), None)
+
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""
         return next(s for s in self.stages if s.name == name)
 
     def next_stage(self, name: str) -> Stage | None:
         """The stage after ``name``, or None at the last one."""
-        names = [s.name for s in self.stages]
+        names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
 
-    def interval_for(self, severity: str) -> int:
+    def interval_for(self, severity: Severity) -> int:
         """Seconds between war-room status updates for this severity."""
-        sev = self.severities.get(severity)  # type: ignore[call-overload]
+        sev = self.severities.get(severity)
         return (sev and sev.status_interval_seconds) or self.war_room.status_interval_seconds
 
 

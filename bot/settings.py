@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +12,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from storage.vocab import Severity
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -96,7 +97,7 @@ class Settings(BaseSettings):
         if self.status_interval:
             war_room["status_interval_seconds"] = self.status_interval
             # The environment sets one cadence for every severity.
-            overrides["severities"] = {s: {"status_interval_seconds": None} for s in ("P0", "P1", "P2", "P3")}
+            overrides["severities"] = {s.value: {"status_interval_seconds": None} for s in Severity}
         if self.incidents_channel:
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:
@@ -111,10 +112,10 @@ class Settings(BaseSettings):
         return bool(self.slack_bot_token and self.slack_signing_secret)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings (and validate the policy) or raise ConfigError naming the setting."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "settings"

@@ -20,9 +20,10 @@ from bot.errors import (
     WarroomError,
 )
 from bot.ids import query_limit
-from bot.releases.service import ReleaseView
+from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
+from handlers import incident_api
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -82,7 +83,7 @@ def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str =
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    """The /api routes; other workflows append theirs through ``extra_routes``."""
+    """The /api routes of every workflow, behind the bearer token."""
 
     def list_releases(request: Request) -> Any:
         limit = query_limit(request.query_params.get("limit"))
@@ -103,15 +104,6 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),
     ]
-    for path, endpoint in extra_routes(services):
+    for path, endpoint in incident_api.routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
     return out
-
-
-def extra_routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
-    """Routes from other workflows (incidents) when they are present."""
-    try:
-        from handlers import incident_api
-    except ImportError:
-        return []
-    return incident_api.routes(services)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -190,7 +190,8 @@ def endpoint(bolt: App, signing_secret: str) -> Endpoint:
             check_shape(payload)
         except Malformed as exc:
             return _bad(400, f"not a Slack payload: {exc}")
-        headers = {k: v for k, v in request.headers.items() if k not in ("content-type", "content-length")}
+        headers: dict[str, str | Sequence[str]] = {
+            k: v for k, v in request.headers.items() if k not in ("content-type", "content-length")}
         headers["content-type"] = "application/json"
         bolt_request = BoltRequest(body=json.dumps(payload), query=request.url.query, headers=headers)
         answer = await run_in_threadpool(bolt.dispatch, bolt_request)

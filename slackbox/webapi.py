@@ -60,15 +60,14 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
 
 def multipart_parts(body: bytes, content_type: str) -> list[tuple[str, bytes, str | None]]:
     """Split a multipart/form-data body into (name, bytes, filename) parts."""
-    message = BytesParser(policy=email_policy).parsebytes(
+    message = BytesParser(policy=email_policy.default).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )
-    parts = []
+    parts: list[tuple[str, bytes, str | None]] = []
     for part in message.iter_parts():
         payload = part.get_payload(decode=True)
-        parts.append(
-            (part.get_param("name", header="content-disposition") or "", payload or b"", part.get_filename())
-        )
+        name = part.get_param("name", header="content-disposition") or ""
+        parts.append((str(name), payload if isinstance(payload, bytes) else b"", part.get_filename()))
     return parts
 
 

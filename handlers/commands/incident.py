@@ -12,6 +12,7 @@ from bot.errors import UsageError
 from bot.ids import parse_id
 from bot.incidents import modals, render
 from bot.incidents.requests import DeclareIncident, parse_link, parse_role, parse_user
+from bot.incidents.view import IncidentView
 from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import command_text, origin
@@ -97,7 +98,7 @@ def _where(rest: str, body: dict[str, Any]) -> int | str:
 
 
 def _timeline(services: Services, rest: str, body: dict[str, Any]) -> str:
-    return render.timeline_text(services.incidents.timeline(_where(rest, body)), services.policy)
+    return render.timeline_text(services.incidents.get(_where(rest, body)), services.policy)
 
 
 def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
@@ -106,6 +107,7 @@ def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
 
 
 def _status(services: Services, rest: str, body: dict[str, Any]) -> str:
+    found: IncidentView | None
     if rest.strip():
         found = services.incidents.get(_incident_id(rest.strip()))
     else:
@@ -119,7 +121,7 @@ def _list(services: Services, rest: str, body: dict[str, Any]) -> str:
     views = services.incidents.list(15)
     if not views:
         return "No incidents yet. Declare one with `/incident declare <P0|P1|P2|P3> <title>`."
-    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident, services.policy) for v in views)
+    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident) for v in views)
 
 
 SUBCOMMANDS: dict[str, Reply] = {

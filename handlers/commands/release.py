@@ -16,7 +16,7 @@ from bot.text import clip, escape
 from handlers.common import command_text, options, origin, split
 
 START_KEYS = ("risk", "type", "severity", "incident")
-Reply = Callable[[Services, list[str], dict[str, Any]], str | None]
+Reply = Callable[[Services, list[str], dict[str, Any]], str]
 
 
 def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:

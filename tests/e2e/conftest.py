@@ -31,7 +31,7 @@ BASE_ENV = {
     # keeps a real workspace under Slack's 1 message/s/channel is tested on its own.
     "WARROOM_SLACK_CHANNEL_RATE": "200",
     # Every request in these tests comes from one loopback address; the per-source request limits
-    # on /api and /hooks are tested on their own (tests/security, tests/unit/test_edge.py).
+    # on /api and /hooks are tested on their own (tests/security, tests/test_edge.py).
     "WARROOM_API_RATE": "0",
     "WARROOM_HOOKS_RATE": "0",
 }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -12,6 +10,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
+from slackbox.actor import sign
 from tests.e2e.conftest import API_TOKEN, SECRET, Stack
 
 REL, INC, REQ = "C0RELEASES", "C0INCIDENTS", "U0REQUEST"
@@ -21,8 +20,7 @@ HUGE = "99999999999999999999999"
 def signed(body: bytes, ts: str | None = None, secret: str = SECRET) -> dict[str, str]:
     """Headers as Slack signs ``body``."""
     ts = ts or str(int(time.time()))
-    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(secret, ts, body),
             "Content-Type": "application/x-www-form-urlencoded"}
 
 

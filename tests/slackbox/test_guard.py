@@ -3,8 +3,6 @@ endpoints answer only loopback Hosts, same-origin pages and JSON writes."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import subprocess
 import sys
@@ -20,6 +18,7 @@ from bot.cli import main
 from bot.errors import ConfigError
 from bot.settings import load_settings
 from slackbox import RELEASES_CHANNEL, REQUESTER, SandboxStore, start_workspace
+from slackbox.actor import sign
 from slackbox.guard import host_name, is_loopback
 from slackbox.launch import LOCAL_API_TOKEN, start_sandbox
 from slackbox.ui import ui_routes
@@ -47,8 +46,7 @@ def test_a_non_loopback_bind_is_refused_without_public(tmp_path: Path, capsys: p
 
 def _sign(secret: str, body: bytes) -> dict[str, str]:
     ts = str(int(time.time()))
-    digest = hmac.new(secret.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={digest}",
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(secret, ts, body),
             "Content-Type": "application/x-www-form-urlencoded"}
 
 
