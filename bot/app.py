@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -19,6 +19,7 @@ import handlers
 from bot.clock import Clock
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
+from bot.edge import EdgeLimits, Limit
 from bot.executors.config import resolve_executors
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
@@ -39,7 +40,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api, deploy_hooks
+from handlers import api, deploy_hooks, slack_events
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -105,11 +106,14 @@ class _NoTokenSkippedWarning(logging.Filter):
         return "will be ignored" not in record.getMessage()
 
 
+def signing_secret(settings: Settings) -> str:
+    """The secret Slack signs requests with (the local workspace's constant without credentials)."""
+    return settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else LOCAL_SIGNING_SECRET
+
+
 def build_bolt(services: Services) -> App:
-    """The Bolt app: verifies signatures, acks from the listener (no 10 ms ack polling)."""
-    settings = services.settings
-    secret = (settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
-              else LOCAL_SIGNING_SECRET)
+    """The Bolt app: acks from the listener (no 10 ms ack polling). Signatures are verified before it,
+    on the raw bytes, by the /slack/events route (handlers/slack_events.py); Socket Mode needs none."""
     token = services.gateway.client.token or LOCAL_BOT_TOKEN
 
     def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
@@ -118,7 +122,8 @@ def build_bolt(services: Services) -> App:
 
     logging.getLogger("slack_bolt.App").addFilter(_NoTokenSkippedWarning())
     app = App(
-        signing_secret=secret,
+        signing_secret=signing_secret(services.settings),
+        request_verification_enabled=False,
         client=services.gateway.client,
         authorize=authorize,
         # Our listeners only touch the database; Slack calls go through the outbox, so the
@@ -150,19 +155,23 @@ class Runtime:
         self.services.outbox.stop()
 
 
+def edge_limits(settings: Settings) -> list[Limit]:
+    """Body and rate limits by path prefix (the longest prefix wins). A route that needs other
+    limits adds its own entry here, e.g. ``Limit("/hooks/big", max_body=20_000_000, rate=..., burst=...)``."""
+    return [
+        Limit("/", max_body=settings.max_body),  # /healthz, /metrics and anything added later
+        Limit("/slack", max_body=settings.max_body),  # Slack's own traffic: never rate limited here
+        Limit("/api", max_body=settings.max_body, rate=settings.api_rate, burst=settings.api_burst),
+        Limit("/hooks", max_body=settings.hooks_max_body, rate=settings.hooks_rate, burst=settings.hooks_burst),
+    ]
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """Everything for one process, not yet started."""
     services = build_services(settings, clock)
     bolt = build_bolt(services)
     due = DueWork(settings.scheduler_tick)
     register_jobs(due, services)
-
-    async def slack_events(request: Request) -> Response:
-        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-
-        body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
@@ -178,12 +187,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
     asgi = Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
             Mount("/hooks", routes=deploy_hooks.routes(services)),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],
     )
     runtime = Runtime(services, bolt, asgi, due)
     asgi.state.runtime = runtime

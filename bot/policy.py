@@ -211,7 +211,8 @@ class Policy(_Strict):
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
             for phase in stage.requires_tasks:
                 if not self.tasks.get(phase):
-                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase.value!r}, which has no tasks")
+                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase.value!r}, "
+                                     "which has no tasks")
             if stage.executor and stage.executor not in self.executors:
                 known = ", ".join(sorted(self.executors)) or "none are defined"
                 raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "

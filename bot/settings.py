@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value.rstrip("/")
+    # The HTTP edge (bot/edge.py): body limits in bytes, request rates per client address
+    # (requests per second refilled, burst = bucket size; a rate of 0 turns the limit off).
+    max_body: int = Field(default=1_048_576, ge=1024, alias="WARROOM_MAX_BODY_BYTES")
+    hooks_max_body: int = Field(default=5_242_880, ge=1024, alias="WARROOM_HOOKS_MAX_BODY_BYTES")
+    api_rate: float = Field(default=10.0, ge=0, alias="WARROOM_API_RATE")
+    api_burst: int = Field(default=100, ge=1, alias="WARROOM_API_BURST")
+    hooks_rate: float = Field(default=20.0, ge=0, alias="WARROOM_HOOKS_RATE")
+    hooks_burst: int = Field(default=200, ge=1, alias="WARROOM_HOOKS_BURST")
 
     @field_validator("approvers", "freeze_days", mode="before")
     @classmethod

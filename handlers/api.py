@@ -21,6 +21,7 @@ from bot.errors import (
     UsageError,
     WarroomError,
 )
+from bot.ids import query_limit
 from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
@@ -110,10 +111,7 @@ def routes(services: Services) -> list[BaseRoute]:
     """The /api routes of every workflow, behind the bearer token."""
 
     def list_releases(request: Request) -> Any:
-        try:
-            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
-        except ValueError as exc:
-            raise UsageError("limit must be a number") from exc
+        limit = query_limit(request.query_params.get("limit"))
         return {"releases": [release_json(v) for v in services.releases.recent(limit)]}
 
     def get_release(request: Request) -> Any:

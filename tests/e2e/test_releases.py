@@ -169,7 +169,8 @@ def test_start_modal_and_checklist(stack: Stack) -> None:
 def test_malformed_commands_create_nothing(stack: Stack) -> None:
     cases = {
         "start risk=high": "Usage",
-        "start " + "v" * 5000: "5,000 characters",
+        "start " + "v" * 3000: "3,000 characters",
+        "start " + "v" * 5000: "the limit is 4,000",
         "start v1.0.0 risk=extreme": "Unknown risk `extreme`",
         "start v1.0.0 type=huge": "Unknown type",
         "start v1.0.0 incident=abc": "incident number",
