@@ -40,7 +40,7 @@ def fill(url: str, deployments: int, incidents: int, services: int, seed: int = 
     """Write the history with bulk inserts (the API path is tested elsewhere; this is volume)."""
     from storage.db import make_engine
     from storage.migrate import upgrade
-    from storage.models import Deployment, DeploymentCommit, Incident
+    from storage.models import Deployment, DeploymentCommit, Incident, table_of
 
     engine = make_engine(url)
     upgrade(engine)
@@ -86,7 +86,7 @@ def fill(url: str, deployments: int, incidents: int, services: int, seed: int = 
     with engine.begin() as conn:
         for table, rows in ((Deployment, deps), (DeploymentCommit, commits), (Incident, incs)):
             for i in range(0, len(rows), 5000):
-                conn.execute(insert(table.__table__), rows[i:i + 5000])  # type: ignore[attr-defined]
+                conn.execute(insert(table_of(table)), rows[i:i + 5000])
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval(pg_get_serial_sequence('deployment', 'id'), "
                               "(SELECT max(id) FROM deployment))"))
@@ -164,6 +164,7 @@ def main() -> int:
         fill(db, args.deployments, args.incidents, args.services)
         print(f"fill took {time.perf_counter() - t0:.1f} s")
         os.environ["WARROOM_API_TOKEN"] = TOKEN
+        os.environ["WARROOM_API_RATE"] = "0"  # measure the report, not the edge's per-address rate limit
         slack, slack_url = start("slack")
         procs.append(slack)
         bot, bot_url = start("warroom", f"{slack_url}/api/", db)

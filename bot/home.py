@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.incidents.state import OPEN
 from bot.metrics.charts import lines
 from bot.metrics.service import MetricsService, Window
 from bot.ops import Op
@@ -25,8 +26,10 @@ from bot.releases import gates
 from bot.text import escape
 from bot.tx import Database, Origin, Tx
 from storage.models import Approval, Incident, Release, SlackRef
+from storage.vocab import ReleaseStatus
 
 PREFIX = "home:"
+HOME = "home"  # the outbox renderer that builds and publishes a user's Home
 REFRESH_SECONDS = 60.0  # a periodic check catches changes no listener announces (incidents)
 
 
@@ -58,7 +61,7 @@ class HomeService:
 
     def queue(self, tx: Tx, user: str) -> None:
         """Queue a (coalesced) publish of ``user``'s Home."""
-        tx.send(Op.HOME, user=user, store_as=f"{PREFIX}{user}", coalesce=f"{PREFIX}{user}")
+        tx.slack.render(HOME, store_as=f"{PREFIX}{user}", coalesce=f"{PREFIX}{user}", user=user)
 
     def changed(self, tx: Tx, *_: Any) -> None:
         """Something on the dashboard changed: refresh every Home that was ever opened."""
@@ -75,7 +78,7 @@ class HomeService:
             self.changed(tx)
             return tx.queued
 
-    def render(self, s: Session, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    def render(self, s: Session, args: dict[str, Any]) -> tuple[Op, dict[str, Any]] | None:
         """Outbox renderer: the view for ``args['user']``, or None when it is what they have."""
         user = args["user"]
         view = self.view(s, self.db.clock.now())
@@ -83,7 +86,7 @@ class HomeService:
         stored = s.get(SlackRef, f"{PREFIX}{user}")
         if stored is not None and stored.ts == digest:
             return None
-        return "publish_view", {"user_id": user, "view": view, "digest": digest}
+        return Op.PUBLISH_VIEW, {"user_id": user, "view": view, "digest": digest}
 
     def view(self, s: Session, now: datetime) -> dict[str, Any]:
         """The Home view as it stands at ``now``."""
@@ -97,7 +100,7 @@ class HomeService:
 
     def _releases(self, s: Session, now: datetime) -> list[dict[str, Any]]:
         rows = []
-        for r in s.exec(select(Release).where(Release.status == "active").order_by(col(Release.id).desc())
+        for r in s.exec(select(Release).where(Release.status == ReleaseStatus.ACTIVE).order_by(col(Release.id).desc())
                         .limit(15)).all():
             approvals = len(s.exec(select(Approval.id).where(Approval.release_id == r.id)).all())
             target = self.policy.next_stage(r.stage)
@@ -110,16 +113,17 @@ class HomeService:
 
     def _incidents(self, s: Session, now: datetime) -> list[dict[str, Any]]:
         rows = []
-        for i in s.exec(select(Incident).where(col(Incident.status).in_(("investigating", "mitigated")))
+        for i in s.exec(select(Incident).where(col(Incident.status).in_(OPEN))
                         .order_by(col(Incident.id).desc()).limit(15)).all():
             nxt = f"next update {_when(i.next_status_at)}" if i.next_status_at else "no update scheduled"
             room = f"<#{i.channel_id}>" if i.channel_id else escape(i.channel_name)
             rows.append(f"• #{i.id} {i.severity} {escape(i.title)} ({i.status}) in {room}: {nxt}")
         out = self._section("Open incidents", rows, "No open incident.")
-        overdue = [f"• #{i.id} {escape(i.title)}: due {_when(i.postmortem_due_at)}"  # type: ignore[arg-type]
+        overdue = [f"• #{i.id} {escape(i.title)}: due {_when(i.postmortem_due_at)}"
                    for i in s.exec(select(Incident).where(col(Incident.postmortem_due_at) < now,
                                                           col(Incident.postmortem_done_at).is_(None))
-                                   .order_by(col(Incident.postmortem_due_at)).limit(15)).all()]
+                                   .order_by(col(Incident.postmortem_due_at)).limit(15)).all()
+                   if i.postmortem_due_at is not None]
         return out + self._section("Overdue post-mortems", overdue, "None overdue.")
 
     def _metrics(self, now: datetime) -> list[dict[str, Any]]:

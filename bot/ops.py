@@ -18,14 +18,12 @@ class Op(StrEnum):
     TOPIC = "topic"
     PIN = "pin"
     UPLOAD = "upload"
+    # A PNG (the metrics chart); only a renderer returns it: the bytes are drawn at send time, never stored.
+    UPLOAD_PNG = "upload_png"
     OPEN_VIEW = "open_view"
     PUBLISH_VIEW = "publish_view"  # the App Home tab
     # A state-mirroring message: the payload names a renderer that builds the call at send time.
     RENDER = "render"
-    # The metrics report and its chart, computed and drawn when sent (bot.metrics.slack).
-    METRICS_REPORT = "metrics_report"
-    # A user's App Home, built when sent and published only when it changed (bot.home).
-    HOME = "home"
     # Calls to systems other than Slack (executors, GitHub), delivered by registered targets.
     WEBHOOK = "webhook"
     GITHUB = "github"

@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bot.metrics.definitions import FIELDS
 from bot.metrics.service import Window
 from bot.services import Services
-from storage.models import Deployment, Incident, OutboxMessage, ScheduledPost
+from storage.models import Deployment, Incident, OutboxMessage, ScheduledPost, table_of
 
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DELIVERY_WINDOW = timedelta(days=30)
@@ -70,15 +70,15 @@ class _StateCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         s = self.services
         now = s.clock.now()
-        out = OutboxMessage.__table__  # type: ignore[attr-defined]
+        out = table_of(OutboxMessage)
         with s.db.engine.connect() as conn:
             pending = conn.execute(select(func.count(), func.min(out.c.created_at)).where(
                 out.c.sent_at.is_(None), out.c.failed == False)).one()  # noqa: E712
             failed = conn.execute(select(func.count()).where(out.c.failed == True)).scalar_one()  # noqa: E712
             lateness = self._lateness(conn, now)
-            services = sorted(conn.execute(select(Deployment.service).distinct().where(  # type: ignore[call-overload]
-                Deployment.environment == s.policy.final_stage,  # type: ignore[arg-type]
-                Deployment.finished_at >= now - DELIVERY_WINDOW)).scalars())  # type: ignore[operator]
+            dep = table_of(Deployment)
+            services = sorted(conn.execute(select(dep.c.service).distinct().where(
+                dep.c.environment == s.policy.final_stage, dep.c.finished_at >= now - DELIVERY_WINDOW)).scalars())
         yield GaugeMetricFamily("warroom_outbox_pending", "Outbox rows waiting to be sent", value=pending[0])
         yield GaugeMetricFamily("warroom_outbox_oldest_pending_age_seconds", "Age of the oldest pending outbox row",
                                 value=(now - pending[1]).total_seconds() if pending[1] else 0.0)
@@ -100,8 +100,8 @@ class _StateCollector(Collector):
 
     @staticmethod
     def _lateness(conn: Any, now: Any) -> dict[str, float]:
-        inc = Incident.__table__  # type: ignore[attr-defined]
-        sched = ScheduledPost.__table__  # type: ignore[attr-defined]
+        inc = table_of(Incident)
+        sched = table_of(ScheduledPost)
         due = {"incident_status": inc.c.next_status_at, "incident_response": inc.c.response_reminder_at,
                "postmortem_reminder": inc.c.postmortem_reminder_at}
         out = {}

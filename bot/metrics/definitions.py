@@ -128,7 +128,8 @@ def _index(h: History) -> _Index:
     changes = sorted(h.changes, key=lambda d: (d.finished_at, d.id))
     rollbacks = sorted(h.rollbacks, key=lambda d: (d.finished_at, d.id))
     lead = sorted(h.lead, key=lambda x: x[0])
-    resolved = sorted((i for i in h.resolved if i.resolved_at is not None), key=lambda i: i.resolved_at)  # type: ignore[arg-type, return-value]
+    closed = sorted(((i.resolved_at, i) for i in h.resolved if i.resolved_at is not None),
+                    key=lambda pair: (pair[0], pair[1].id))
     failures: dict[int, list[datetime]] = {}
     ends: dict[int, list[datetime]] = {}
     for d in changes:
@@ -145,7 +146,7 @@ def _index(h: History) -> _Index:
             if i.resolved_at is not None:
                 ends.setdefault(target, []).append(i.resolved_at)
     return _Index(changes, [d.finished_at for d in changes], rollbacks, [d.finished_at for d in rollbacks],
-                  lead, [x[0] for x in lead], resolved, [i.resolved_at for i in resolved],  # type: ignore[misc]
+                  lead, [x[0] for x in lead], [i for _, i in closed], [at for at, _ in closed],
                   failures, ends)
 
 

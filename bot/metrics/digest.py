@@ -14,11 +14,11 @@ from sqlalchemy.exc import IntegrityError
 from bot.metrics.service import MetricsService, Window
 from bot.policy import WEEKDAYS, Digest
 from bot.tx import Database
-from storage.models import ScheduledPost
+from storage.models import ScheduledPost, table_of
 
 log = logging.getLogger(__name__)
 NAME = "metrics-digest"
-T = ScheduledPost.__table__  # type: ignore[attr-defined]
+T = table_of(ScheduledPost)
 
 
 def spec(d: Digest, tz: str) -> str:
@@ -61,8 +61,9 @@ class DigestJob:
             return 0
         with self.db.transaction() as tx:
             # Compare-and-set on the due time: of several replicas, exactly one moves it on.
-            won = tx.session.execute(update(T).where(T.c.name == NAME, T.c.next_due_at == row.next_due_at)
-                                     .values(next_due_at=next_due(self.digest, self.tz, now), last_done_at=now))
+            won = tx.session.connection().execute(update(T).where(T.c.name == NAME, T.c.next_due_at == row.next_due_at)
+                                                  .values(next_due_at=next_due(self.digest, self.tz, now),
+                                                          last_done_at=now))
             if won.rowcount != 1:
                 return 0
             # Missed weeks (the bot was down) coalesce into one digest of the last seven days.

@@ -7,15 +7,16 @@ deployment (service + version + environment + finished_at) changes nothing.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import select
+from sqlalchemy import insert
+from sqlmodel import col, select
 
 from bot.errors import UsageError
-from bot.policy import SeverityName
 from bot.tx import Origin, Tx
-from storage.models import Deployment, DeploymentCommit, Incident
+from storage.models import Deployment, DeploymentCommit, Incident, table_of
+from storage.vocab import IncidentStatus, Severity
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9._/@+-]*$"
 
@@ -69,7 +70,7 @@ class IncidentIn(_Strict):
     """POST /api/incidents/import (and a deployment's caused_incident)."""
 
     title: str = Field(min_length=1, max_length=200)
-    severity: SeverityName
+    severity: Severity
     declared_at: datetime
     resolved_at: datetime | None = None
     caused_by_version: str | None = Field(default=None, min_length=1, max_length=64, pattern=_NAME)
@@ -86,7 +87,10 @@ class IncidentIn(_Strict):
 DeploymentIn.model_rebuild()
 
 
-def parse(model: type[BaseModel], data: object) -> BaseModel:
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse(model: type[Body], data: object) -> Body:
     """Validate a JSON body; the first problem becomes a UsageError naming its field."""
     try:
         return model.model_validate(data)
@@ -100,13 +104,14 @@ def import_incident(tx: Tx, body: IncidentIn, origin: Origin, *, service: str | 
     """Store a past incident (closed when resolved_at is given); (id, created). The same
     title, service and declared_at again is the same incident."""
     svc = body.service or service
-    found = tx.session.execute(select(Incident.id).where(  # type: ignore[call-overload]
-        Incident.title == body.title, Incident.declared_at == body.declared_at,  # type: ignore[arg-type]
-        Incident.service == svc, Incident.imported == True)).scalar()  # type: ignore[arg-type]  # noqa: E712
+    found = tx.session.exec(select(Incident.id).where(
+        Incident.title == body.title, Incident.declared_at == body.declared_at,
+        Incident.service == svc, col(Incident.imported).is_(True))).first()
     if found is not None:
         return found, False
+    status = IncidentStatus.CLOSED if body.resolved_at else IncidentStatus.INVESTIGATING
     incident = Incident(
-        title=body.title, severity=body.severity, status="closed" if body.resolved_at else "investigating",
+        title=body.title, severity=body.severity, status=status,
         declared_by=origin.user[:32], commander=origin.user[:32], channel_name="imported",
         declared_at=body.declared_at, resolved_at=body.resolved_at, mitigated_at=body.resolved_at,
         service=svc, caused_by_version=body.caused_by_version, imported=True, updated_at=tx.now)
@@ -120,10 +125,10 @@ def import_incident(tx: Tx, body: IncidentIn, origin: Origin, *, service: str | 
 
 def import_deployment(tx: Tx, body: DeploymentIn, origin: Origin) -> tuple[int, bool]:
     """Store a past deployment with its commits; (id, created). Idempotent by identity."""
-    found = tx.session.execute(select(Deployment.id).where(  # type: ignore[call-overload]
-        Deployment.service == body.service, Deployment.version == body.version,  # type: ignore[arg-type]
-        Deployment.environment == body.environment, Deployment.finished_at == body.finished_at,  # type: ignore[arg-type]
-    )).scalar()
+    found = tx.session.exec(select(Deployment.id).where(
+        Deployment.service == body.service, Deployment.version == body.version,
+        Deployment.environment == body.environment, Deployment.finished_at == body.finished_at,
+    )).first()
     if found is not None:
         return found, False
     dep = Deployment(
@@ -135,7 +140,7 @@ def import_deployment(tx: Tx, body: DeploymentIn, origin: Origin) -> tuple[int, 
     tx.session.flush()
     assert dep.id is not None
     if body.commits:
-        tx.session.execute(DeploymentCommit.__table__.insert(),  # type: ignore[attr-defined]
+        tx.session.execute(insert(table_of(DeploymentCommit)),
                            [{"deployment_id": dep.id, "sha": c.sha, "committed_at": c.committed_at}
                             for c in body.commits])
     if body.caused_incident is not None:

@@ -15,11 +15,11 @@ from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
 from sqlalchemy.orm import aliased
 
 from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
-from storage.models import Deployment, DeploymentCommit, Incident
+from storage.models import Deployment, DeploymentCommit, Incident, table_of
 
-D = Deployment.__table__  # type: ignore[attr-defined]
-C = DeploymentCommit.__table__  # type: ignore[attr-defined]
-I = Incident.__table__  # type: ignore[attr-defined]  # noqa: E741
+D = table_of(Deployment)
+C = table_of(DeploymentCommit)
+I = table_of(Incident)  # noqa: E741
 
 
 def _raw(column: Any) -> Any:

@@ -19,6 +19,7 @@ from bot.tx import Database, Origin, Tx
 MAX_DAYS = 800
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,63}$")
 PERIODS = {"30d": 30, "90d": 90}
+METRICS_REPORT = "metrics_report"  # the outbox renderer that draws and uploads a report's chart
 
 
 @dataclass(frozen=True)
@@ -126,17 +127,17 @@ class MetricsService:
 
     def queue_chart(self, tx: Tx, channel: str, w: Window, comment: bool = False) -> None:
         """Queue the report's chart for ``channel`` (drawn when sent, so it is current)."""
-        tx.send(Op.METRICS_REPORT, channel=channel, start=w.start.isoformat(), end=w.end.isoformat(),
-                service=w.service, comment=comment)
+        tx.slack.render(METRICS_REPORT, channel=channel, start=w.start.isoformat(), end=w.end.isoformat(),
+                        service=w.service, comment=comment)
 
-    def render_chart(self, _s: Any, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    def render_chart(self, _s: Any, args: dict[str, Any]) -> tuple[Op, dict[str, Any]] | None:
         """Outbox renderer: the report's chart as a PNG upload with the numbers as alt text."""
         from bot.metrics.charts import alt_text, render_png, title
 
         w = Window(datetime.fromisoformat(args["start"]), datetime.fromisoformat(args["end"]), args.get("service"))
         report = self.report(w)
         name = f"delivery-metrics-{w.service or 'all'}-{w.end.date().isoformat()}.png"
-        return "upload_png", {"channel": args["channel"], "filename": name, "png": render_png(report),
+        return Op.UPLOAD_PNG, {"channel": args["channel"], "filename": name, "png": render_png(report),
                               "title": title(report), "alt_txt": alt_text(report),
                               "comment": report_text(report) if args.get("comment") else None}
 
@@ -145,7 +146,7 @@ class MetricsService:
         body = imports.parse(imports.DeploymentIn, data)
 
         def work(tx: Tx) -> tuple[int, bool]:
-            return imports.import_deployment(tx, body, origin)  # type: ignore[arg-type]
+            return imports.import_deployment(tx, body, origin)
         dep_id, created = self.db.run(work)
         return {"id": dep_id, "created": created}
 
@@ -154,7 +155,7 @@ class MetricsService:
         body = imports.parse(imports.IncidentIn, data)
 
         def work(tx: Tx) -> tuple[int, bool]:
-            return imports.import_incident(tx, body, origin)  # type: ignore[arg-type]
+            return imports.import_incident(tx, body, origin)
         inc_id, created = self.db.run(work)
         return {"id": inc_id, "created": created}
 

@@ -1,18 +1,15 @@
-"""Metrics test helpers: real services on a real database; history written through the
-import functions the API uses."""
+"""Metrics test helpers: history written through the import functions the API uses, on the
+real services of tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from bot.app import build_services
 from bot.metrics.service import Window
 from bot.services import Services
-from bot.settings import load_settings
 from bot.tx import Origin
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -22,16 +19,6 @@ IMPORTER = Origin(user="api:test", source="api:test")
 def at(hours: float) -> datetime:
     """T0 plus ``hours``."""
     return T0 + timedelta(hours=hours)
-
-
-@pytest.fixture
-def services(database_url: str) -> Iterator[Services]:
-    """Services as the app builds them, on a fresh database."""
-    settings = load_settings(DATABASE_URL=database_url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET="s",
-                             SLACK_API_URL="http://127.0.0.1:9/api/")
-    s = build_services(settings)
-    yield s
-    s.db.engine.dispose()
 
 
 class History:

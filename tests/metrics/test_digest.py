@@ -10,6 +10,7 @@ from sqlmodel import select
 from bot.app import build_services
 from bot.clock import Clock
 from bot.metrics.digest import DigestJob, next_due
+from bot.metrics.service import METRICS_REPORT
 from bot.ops import Op
 from bot.policy import Digest
 from bot.settings import load_settings
@@ -49,7 +50,8 @@ def test_two_replicas_post_the_digest_once(database_url: str) -> None:
     assert sorted(results) == [0, 1]
     assert [j.run_due() for j in jobs] == [0, 0]  # not again until next week
     with replicas[0].db.read() as s:
-        rows = list(s.exec(select(OutboxMessage).where(OutboxMessage.op == Op.METRICS_REPORT)))
+        rows = [r for r in s.exec(select(OutboxMessage).where(OutboxMessage.op == Op.RENDER))
+                if r.payload["renderer"] == METRICS_REPORT]
     assert len(rows) == 1 and rows[0].payload["channel"] == "C0REL" and rows[0].payload["comment"] is True
     for s in replicas:
         s.db.engine.dispose()
