@@ -27,6 +27,9 @@ def _json_body(request: Request) -> Any:
     raw = anyio.from_thread.run(request.body)
     if len(raw) > MAX_BODY:
         raise UsageError(f"the body is over {MAX_BODY:,} bytes")
+    # PostgreSQL text cannot hold NUL; refused here rather than failing in the database.
+    if b"\\u0000" in raw or b"\x00" in raw:
+        raise UsageError("the body holds a NUL character (\\u0000), which is not accepted")
     try:
         return json.loads(raw)
     except ValueError as exc:

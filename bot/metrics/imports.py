@@ -28,7 +28,10 @@ class _Strict(BaseModel):
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("give a time zone (e.g. 2026-01-31T12:00:00Z)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before the first instant a datetime holds
+        raise ValueError("that time is out of range") from None
 
 
 class CommitIn(_Strict):

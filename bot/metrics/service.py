@@ -19,6 +19,8 @@ from bot.tx import Database, Origin, Tx
 MAX_DAYS = 800
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,63}$")
 PERIODS = {"30d": 30, "90d": 90}
+# Reports cover these years (a week at the edge of datetime's range cannot be computed).
+EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(3000, 1, 1, tzinfo=UTC)
 METRICS_REPORT = "metrics_report"  # the outbox renderer that draws and uploads a report's chart
 
 
@@ -42,17 +44,20 @@ def _instant(raw: str, name: str) -> datetime:
         if len(raw) == 10:
             return datetime.combine(date.fromisoformat(raw), time(), UTC)
         at = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise UsageError(f"{name}: {raw!r} is not an ISO date (2026-01-31) or date-time") from exc
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+        return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        raise UsageError(f"{name}: {raw!r} is not an ISO date (2026-01-31) or date-time in range") from exc
 
 
 def parse_window(now: datetime, start: str | None, end: str | None, service: str | None) -> Window:
     """The window named by the API's from/to (default: the 30 days before ``now``)."""
     to = _instant(end, "to") if end else now
-    frm = _instant(start, "from") if start else to - timedelta(days=30)
-    if frm >= to:
-        raise UsageError("from must be before to")
+    try:
+        frm = _instant(start, "from") if start else to - timedelta(days=30)
+    except OverflowError as exc:  # a `to` in the year 1
+        raise UsageError("to is too early; give from as well") from exc
+    if not EARLIEST <= frm < to <= LATEST:
+        raise UsageError("from must be before to" if frm >= to else "from and to must lie between 1900 and 3000")
     if to - frm > timedelta(days=MAX_DAYS):
         raise UsageError(f"the window is at most {MAX_DAYS} days")
     return Window(frm, to, check_service(service))

@@ -94,7 +94,10 @@ def test_metrics_api_explains_bad_input(stack: Stack) -> None:
     for query, needle in (("?from=yesterday", "from: 'yesterday' is not an ISO date"),
                           ("?from=2026-02-01&to=2026-01-01", "from must be before to"),
                           ("?form=2026-01-01", "unknown parameter(s): form"),
-                          ("?from=2020-01-01&to=2026-01-01", "at most 800 days")):
+                          ("?from=2020-01-01&to=2026-01-01", "at most 800 days"),
+                          ("?from=9999-12-01&to=9999-12-31", "between 1900 and 3000"),
+                          ("?to=0001-01-02", "too early"),
+                          ("?from=0001-01-01T00:00:00%2B14:00", "in range")):
         resp = stack.api(f"/api/metrics{query}")
         assert resp.status_code == 400 and needle in resp.json()["error"], (query, resp.text)
     assert stack.api("/api/metrics", token=None).status_code == 401
@@ -119,12 +122,16 @@ def test_imports_need_the_write_scope_and_valid_bodies(stack: Stack) -> None:
                         ({**good, "finished_at": "2026-01-05T09:00:00Z"}, "finished_at is before started_at"),
                         ({**good, "kind": "rollback"}, "rolls_back"),
                         ({**good, "started_at": "2026-01-05T10:00:00"}, "time zone"),
-                        ({k: v for k, v in good.items() if k != "service"}, "service")):
+                        ({k: v for k, v in good.items() if k != "service"}, "service"),
+                        ({**good, "started_at": "0001-01-01T00:00:00+14:00"}, "out of range")):
         resp = post("/api/deployments", bad)
         assert resp.status_code == 400 and needle in resp.json()["error"], resp.text
     resp = httpx.post(url + "/api/deployments", content=b"{nope", timeout=10,
                       headers={"Authorization": f"Bearer {writer}", "content-type": "application/json"})
     assert resp.status_code == 400 and "not JSON" in resp.json()["error"]
+    nul = post("/api/incidents/import", {"title": "db\u0000down", "severity": "P1",
+                                         "declared_at": "2026-01-05T11:00:00Z"})
+    assert nul.status_code == 400 and "NUL" in nul.json()["error"]
 
     incident = {"title": "db down", "severity": "P1", "declared_at": "2026-01-05T11:00:00Z",
                 "resolved_at": "2026-01-05T12:30:00Z", "caused_by_version": "v1", "service": "shop"}
