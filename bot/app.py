@@ -27,7 +27,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api
+from handlers import api, hooks
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -55,7 +55,26 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     services.releases = ReleaseService(db, settings.policy, directory.is_approver)
     outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
     _add_incidents(services)
+    _add_hooks(services)
     return services
+
+
+def _add_hooks(services: Services) -> None:
+    """Inbound deliveries and what they feed: checks on releases, alerts on their services."""
+    from bot.checks.service import ChecksService
+    from bot.hooks.checks import CheckReportProcessor
+    from bot.hooks.github import GitHubProcessor
+    from bot.hooks.inbox import Inbox
+    from bot.monitoring.service import MonitoringService
+
+    services.inbox = Inbox(services.db)
+    services.checks = ChecksService(services.releases, services.policy)
+    services.monitoring = MonitoringService(services.releases, services.policy, services.inbox)
+    services.releases.sections.append(services.monitoring.section)
+    processors = services.inbox.processors
+    processors["github"] = GitHubProcessor(services.checks)
+    processors["checks"] = CheckReportProcessor(services.checks)
+    processors["alertmanager"] = processors["grafana"] = services.monitoring.process
 
 
 def _add_incidents(services: Services) -> None:
@@ -125,6 +144,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     due = DueWork(settings.scheduler_tick)
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
+    due.add("inbound", services.inbox.run_due)
 
     async def slack_events(request: Request) -> Response:
         from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -151,6 +171,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
+            Mount("/hooks", routes=hooks.routes(services)),
         ],
         lifespan=lifespan,
     )

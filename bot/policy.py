@@ -27,6 +27,10 @@ class _Strict(BaseModel):
 class RiskLevel(_Strict):
     approvals: int = Field(ge=1, le=10)
     mitigations: list[str]
+    # Minutes after production during which an alert on the release's service is its concern.
+    monitor_minutes: int = Field(default=30, ge=0)
+    # Minutes the canary runs before production 100% may be requested.
+    bake_minutes: int = Field(default=0, ge=0)
 
 
 class Stage(_Strict):
@@ -36,11 +40,47 @@ class Stage(_Strict):
     requires_approval: bool = False
     # Checklist sections that must be fully ticked before promotion into this stage.
     requires_checklist: list[str] = []
+    # A firing alert during this stage requests the rollback without waiting for a person.
+    auto_rollback: bool = False
+
+
+class ChecklistItem(_Strict):
+    text: str
+    # Ticked by this check passing, not by hand.
+    check: str | None = None
 
 
 class ChecklistSection(_Strict):
     section: str
-    items: list[str] = Field(min_length=1)
+    items: list[str | ChecklistItem] = Field(min_length=1)
+
+    def labels(self) -> list[str]:
+        """The items' texts."""
+        return [i if isinstance(i, str) else i.text for i in self.items]
+
+
+StageName = Literal["dev", "staging", "canary", "production"]
+
+
+class Check(_Strict):
+    """A named piece of evidence a stage waits for (a CI job, a scan, a smoke test)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    phase: Literal["pre_release", "post_deploy"] = "pre_release"
+    # Glob over a check run, workflow or status-context name, or a generic reporter's name.
+    match: str | None = None
+    min: dict[str, float] = {}
+    max: dict[str, float] = {}
+    after: list[str] = []
+    required_for: StageName | None = None
+    # For post-deploy checks: the stage whose deployment they verify.
+    stage: StageName | None = None
+
+
+class Monitoring(_Strict):
+    default_service: str | None = Field(default=None, max_length=64)
+    open_incident_for: list[str] = ["critical"]
+    incident_severity: SeverityName = "P1"
 
 
 class Freeze(_Strict):
@@ -100,6 +140,8 @@ class Policy(_Strict):
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
+    checks: list[Check] = []
+    monitoring: Monitoring = Monitoring()
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -114,7 +156,30 @@ class Policy(_Strict):
             unknown = set(stage.requires_checklist) - sections
             if unknown:
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+        self._check_checks(names)
         return self
+
+    def _check_checks(self, stages: list[str]) -> None:
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError("checks: each check name may appear once")
+        for i, check in enumerate(self.checks):
+            unknown = set(check.after) - set(names)
+            if unknown:
+                raise ValueError(f"checks.{i}.after names unknown checks {sorted(unknown)}")
+            for stage in (check.required_for, check.stage):
+                if stage and stage not in stages:
+                    raise ValueError(f"checks.{i} names stage {stage!r}, which is not in stages")
+            if check.phase == "post_deploy" and not check.stage:
+                raise ValueError(f"checks.{i} ({check.name}) is post_deploy: say which stage it verifies (stage:)")
+        for sec in self.checklist:
+            for item in sec.items:
+                if isinstance(item, ChecklistItem) and item.check and item.check not in names:
+                    raise ValueError(f"checklist item {item.text!r} names unknown check {item.check!r}")
+
+    def check(self, name: str) -> Check | None:
+        """The check called ``name``, if the policy has one."""
+        return next((c for c in self.checks if c.name == name), None)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""

@@ -15,7 +15,10 @@ from bot.tokens import Tokens
 from bot.tx import Database
 
 if TYPE_CHECKING:
+    from bot.checks.service import ChecksService
+    from bot.hooks.inbox import Inbox
     from bot.incidents.service import IncidentService
+    from bot.monitoring.service import MonitoringService
     from bot.releases.service import ReleaseService
 
 
@@ -33,6 +36,9 @@ class Services:
     tokens: Tokens
     releases: ReleaseService = field(init=False)
     incidents: IncidentService = field(init=False)
+    inbox: Inbox = field(init=False)
+    checks: ChecksService = field(init=False)
+    monitoring: MonitoringService = field(init=False)
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

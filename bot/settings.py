@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     templates: str | None = Field(default=None, alias="WARROOM_TEMPLATES")
     channel_rate: float = Field(default=1.0, gt=0, alias="WARROOM_SLACK_CHANNEL_RATE")
     channel_burst: int = Field(default=10, ge=1, alias="WARROOM_SLACK_CHANNEL_BURST")
+    github_webhook_secret: SecretStr | None = Field(default=None, alias="GITHUB_WEBHOOK_SECRET")
+    alertmanager_token: SecretStr | None = Field(default=None, alias="ALERTMANAGER_TOKEN")
+    grafana_webhook_secret: SecretStr | None = Field(default=None, alias="GRAFANA_WEBHOOK_SECRET")
+    checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
 
     @field_validator("approvers", "freeze_days", mode="before")

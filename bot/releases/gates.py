@@ -34,7 +34,7 @@ def checklist_keys(policy: Policy, section: str | None = None) -> list[str]:
 def checklist_label(policy: Policy, key: str) -> str:
     """The item's text for a key from ``checklist_keys``."""
     i, j = (int(part[1:]) for part in key.split("."))
-    return policy.checklist[i].items[j]
+    return policy.checklist[i].labels()[j]
 
 
 def blocked_by(policy: Policy, release: Release, target: Stage, approvals: int, now: datetime) -> str | None:

@@ -65,7 +65,7 @@ def checklist_modal(view: ReleaseView, policy: Policy) -> dict[str, Any]:
     """One checkbox group per checklist section, pre-ticked from the release."""
     blocks = []
     for i, sec in enumerate(policy.checklist):
-        options = [Option(value=f"s{i}.i{j}", label=item[:75]) for j, item in enumerate(sec.items)]
+        options = [Option(value=f"s{i}.i{j}", label=item[:75]) for j, item in enumerate(sec.labels())]
         ticked = [o for o in options if o.value in view.release.checklist]
         blocks.append(InputBlock(block_id=f"s{i}", label=PlainTextObject(text=sec.section[:2000]), optional=True,
                                  element=CheckboxesElement(action_id=f"s{i}", options=options,

@@ -38,7 +38,7 @@ def _checklist(view: ReleaseView, policy: Policy) -> tuple[str, str]:
         done = sum(k in ticked for k in keys)
         if i == 0:
             validation = f"*Validation status*\n{sec.section}: {done}/{len(keys)} done"
-        items = ", ".join(("☑ " if k in ticked else "☐ ") + item for k, item in zip(keys, sec.items, strict=True))
+        items = ", ".join(("☑ " if k in ticked else "☐ ") + item for k, item in zip(keys, sec.labels(), strict=True))
         lines.append(f"*{sec.section}* ({done}/{len(keys)}): {items}")
     return validation, "*Release checklist*\n" + "\n".join(lines)
 
@@ -63,7 +63,8 @@ def _buttons(view: ReleaseView, policy: Policy) -> list[Any]:
     return out
 
 
-def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str, list[dict[str, Any]]]:
+def announcement(view: ReleaseView, policy: Policy, now: datetime,
+                 extra: list[str] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The release announcement: summary, plan, approvals, mitigations, checklist, buttons."""
     r = view.release
     tz = policy.timezone
@@ -85,7 +86,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     summary += f"\n*Breaking changes*\n{escape(r.breaking_changes) or 'none'}"
     blocks.append(bk.section(summary))
     validation, checklist = _checklist(view, policy)
-    blocks.append(bk.section(validation))
+    blocks.append(bk.section("\n".join([validation, *(extra or [])])))
     blocks.append(bk.section(_plan(view, policy)))
     blocks.append(bk.section(f"*Rollback plan*\n{escape(r.rollback_plan) or 'Redeploy the previous version.'}"))
     mitigations = policy.risk_levels[r.risk].mitigations  # type: ignore[index]
@@ -129,9 +130,11 @@ def status_text(view: ReleaseView, policy: Policy) -> str:
 
 HELP = """*warroom releases*
 `/release start <version> [risk=low|medium|high|critical] [type=major|minor|patch|hotfix]
-    [severity=P0..P3] [incident=<id>] [notes...]` start a release (no arguments: a form)
+    [severity=P0..P3] [incident=<id>] [service=...] [sha=...] [repo=owner/name] [notes...]`
+    start a release (no arguments: a form)
 `/release promote <version>` move to the next stage when its gate allows
 `/release approve <version>` / `/release reject <version> [reason]` approvers only, never the requester
 `/release rollback <version> <reason>` approvers only; the reason is required
 `/release override <version> <reason>` approvers only: pass the production freeze
+`/release bypass <version> <reason>` approvers only: pass open checks and firing alerts
 `/release status [version]`, `/release list`, `/release help`"""

@@ -45,6 +45,10 @@ class StartRelease(BaseModel):
     breaking_changes: str = Field(default="", max_length=1000)
     rollback_plan: str = Field(default="", max_length=1000)
     channel_id: str
+    service: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]*$")
+    sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,64}$")
+    repo: str | None = Field(default=None, max_length=140, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    ref: str | None = Field(default=None, max_length=100)
 
     @field_validator("version")
     @classmethod

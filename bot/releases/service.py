@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
-from bot.policy import Policy
+from bot.policy import Policy, Stage
 from bot.releases import gates, modals, render
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
@@ -48,6 +49,10 @@ class ReleaseService:
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
         self.listeners: list[Callable[[Tx, Release, str, Origin], None]] = []
+        # Further gates (checks, alerts, bake time): fn(tx, release, target) -> why not, or None.
+        self.gates: list[Callable[[Tx, Release, Stage], str | None]] = []
+        # Announcement sections from other workflows (checks' live validation status).
+        self.sections: list[Callable[[Session, Release, datetime], list[str]]] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -101,6 +106,8 @@ class ReleaseService:
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
                 channel_id=req.channel_id, summary=req.summary, breaking_changes=req.breaking_changes,
                 rollback_plan=req.rollback_plan, checklist={}, created_at=tx.now, updated_at=tx.now,
+                service=req.service or self.policy.monitoring.default_service, sha=req.sha, repo=req.repo,
+                ref=req.ref,
             )
             s.add(release)
             s.flush()
@@ -129,6 +136,8 @@ class ReleaseService:
             status = next_status(release.version, release.status, "complete" if final else "promote")
             approvals = len(self._approvals(tx.session, release))
             why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
+            for gate in self.gates:
+                why = why or gate(tx, release, target)
             if why:
                 raise GateBlocked(why)
             before = f"{release.status}:{release.stage}"
@@ -186,8 +195,9 @@ class ReleaseService:
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def rollback(self, version: str, origin: Origin, reason: str) -> ReleaseView:
-        """An approver rolls the release back, with a reason the channel is told."""
+    def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False) -> ReleaseView:
+        """An approver rolls the release back, with a reason the channel is told; ``automatic``
+        marks warroom's own rollback on a firing alert (no approver involved)."""
         reason = reason.strip()
         if not reason:
             raise UsageError(f"A rollback needs a reason: `/release rollback {version} <reason>`.")
@@ -197,18 +207,19 @@ class ReleaseService:
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            if not self.is_approver(origin.user):
+            if not automatic and not self.is_approver(origin.user):
                 raise PermissionDenied("Only an approver may roll back a release.")
             before = release.status
             status = next_status(release.version, release.status, "rollback")
             tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
-                     reason=reason)
-            text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
+                     reason=reason, automatic=automatic)
+            who = "warroom (automatic)" if automatic else mention(origin.user)
+            text = f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}"
             tx.send("post", channel=release.channel_id, text=text)
             self._emit(tx, release, "rollback", origin)
-            self._announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
+            self._announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -269,6 +280,28 @@ class ReleaseService:
             tx.send("open_view", trigger_id=trigger_id, view=modals.reason_modal(action, release.version))
 
     # --- helpers -----------------------------------------------------------------------
+    def find(self, s: Session, version: str) -> Release:
+        """The release called ``version`` in this session, or NotFound."""
+        return self._find(s, version)
+
+    def check_approver(self, release: Release, user: str, verb: str) -> None:
+        """PermissionDenied unless ``user`` is an approver other than the requester."""
+        self._check_approver(release, user, verb)
+
+    def refresh(self, tx: Tx, release: Release, event: str | None = None) -> None:
+        """Queue the in-place (coalesced) update of the announcement, and a thread line if given."""
+        key = announcement_key(release.id or 0)
+        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                coalesce=key)
+        if event:
+            self._thread(tx, release, event)
+
+    def thread(self, tx: Tx, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Post in the release's thread (after the announcement exists)."""
+        key = announcement_key(release.id or 0)
+        extra = {"blocks": blocks} if blocks else {}
+        tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text, **extra)
+
     def _find(self, s: Session, version: str) -> Release:
         version = check_version(version)
         release = s.exec(select(Release).where(Release.version == version)).first()
@@ -313,7 +346,9 @@ class ReleaseService:
         release = s.get(Release, args["release_id"])
         if release is None:
             return None
-        text, blocks = render.announcement(self._view(s, release), self.policy, self.db.clock.now())
+        now = self.db.clock.now()
+        extra = [line for section in self.sections for line in section(s, release, now)]
+        text, blocks = render.announcement(self._view(s, release), self.policy, now, extra)
         if args.get("ts"):
             return "update", {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
         return "post", {"channel": args["channel"], "text": text, "blocks": blocks}

@@ -14,7 +14,7 @@ from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import options, origin, split
 
-START_KEYS = ("risk", "type", "severity", "incident")
+START_KEYS = ("risk", "type", "severity", "incident", "service", "sha", "repo", "ref")
 Reply = Callable[[Services, list[str], dict[str, Any]], str | None]
 
 
@@ -25,7 +25,8 @@ def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:
     incident = opts.pop("incident", None)
     if incident is not None and not incident.lstrip("#").isdigit():
         raise UsageError(f"`incident=` takes an incident number, not `{escape(clip(incident, 40))}`.")
-    fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v.lower()) for k, v in opts.items()}
+    fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v if k in ("service", "repo", "ref") else
+                                  v.lower()) for k, v in opts.items()}
     req = StartRelease.build(version=rest[0], summary=" ".join(rest[1:]), channel_id=body["channel_id"],
                              incident_id=int(incident.lstrip("#")) if incident else None, **fields)
     view = services.releases.start(req, origin(body, "slack:/release start"))
@@ -66,6 +67,12 @@ def _override(services: Services, words: list[str], body: dict[str, Any]) -> str
     return f"Freeze overridden for {view.release.version}."
 
 
+def _bypass(services: Services, words: list[str], body: dict[str, Any]) -> str:
+    version = _need(words, "/release bypass <version> <reason>")
+    waived = services.checks.bypass(version, origin(body, "slack:/release"), " ".join(words[1:]))
+    return f"Bypassed for {escape(version)}: {escape(', '.join(waived))}."
+
+
 def _status(services: Services, words: list[str], body: dict[str, Any]) -> str:
     view = services.releases.get(words[0]) if words else services.releases.latest_in(body["channel_id"])
     if view is None:
@@ -82,7 +89,7 @@ def _list(services: Services, words: list[str], body: dict[str, Any]) -> str:
 
 SUBCOMMANDS: dict[str, Reply] = {
     "start": _start, "promote": _promote, "approve": _approve, "reject": _reject, "rollback": _rollback,
-    "override": _override, "status": _status, "list": _list, "help": lambda *_: render.HELP,
+    "override": _override, "bypass": _bypass, "status": _status, "list": _list, "help": lambda *_: render.HELP,
 }
 
 

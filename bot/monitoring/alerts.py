@@ -1,0 +1,63 @@
+"""Parse Alertmanager (webhook version 4) and Grafana contact-point bodies into alerts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from bot.errors import UsageError
+from bot.hooks.common import parse_time, text
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert of a notification, whatever sent it."""
+
+    fingerprint: str
+    status: str  # firing | resolved (anything else is kept as text and ignored)
+    name: str
+    severity: str | None
+    service: str | None
+    summary: str
+    labels: dict[str, str]
+    url: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+def check_body(data: Any) -> None:
+    """UsageError unless ``data`` looks like an Alertmanager/Grafana notification."""
+    if not isinstance(data, dict):
+        raise UsageError("the body must be a JSON object")
+    alerts = data.get("alerts")
+    if not isinstance(alerts, list):
+        raise UsageError("alerts: a list of alerts is required (Alertmanager webhook version 4)")
+    for i, alert in enumerate(alerts):
+        if not isinstance(alert, dict) or not isinstance(alert.get("labels", {}), dict):
+            raise UsageError(f"alerts.{i}: each alert is an object with a labels object")
+
+
+def parse(data: dict[str, Any]) -> list[Alert]:
+    """The alerts of a stored notification (already checked by ``check_body``)."""
+    out = []
+    common = data.get("commonAnnotations") if isinstance(data.get("commonAnnotations"), dict) else {}
+    for raw in data.get("alerts") or []:
+        if not isinstance(raw, dict):
+            continue
+        labels = {text(k, 100): text(v, 500) for k, v in (raw.get("labels") or {}).items()}
+        notes = raw.get("annotations") if isinstance(raw.get("annotations"), dict) else {}
+        summary = text(notes.get("summary") or notes.get("description") or common.get("summary")
+                       or data.get("title"), 1000)
+        fingerprint = text(raw.get("fingerprint"), 128) or hashlib.sha256(
+            json.dumps(labels, sort_keys=True).encode()).hexdigest()[:32]
+        url = text(raw.get("generatorURL") or raw.get("panelURL") or raw.get("dashboardURL"), 1000) or None
+        out.append(Alert(
+            fingerprint=fingerprint, status=text(raw.get("status") or data.get("status"), 16).lower(),
+            name=labels.get("alertname", "alert"), severity=labels.get("severity") or None,
+            service=labels.get("service") or None, summary=summary, labels=labels, url=url,
+            starts_at=parse_time(raw.get("startsAt")), ends_at=parse_time(raw.get("endsAt")),
+        ))
+    return out
