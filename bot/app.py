@@ -73,6 +73,10 @@ def _add_hooks(services: Services) -> None:
     services.releases.sections.append(services.monitoring.section)
     processors = services.inbox.processors
     processors["github"] = GitHubProcessor(services.checks)
+    if hasattr(services, "deployments"):  # the executors' deployment service (issue 7)
+        from bot.hooks import github_deployments
+
+        processors["github"].extra["deployment_status"] = github_deployments.processor(services, services.inbox)
     processors["checks"] = CheckReportProcessor(services.checks)
     processors["alertmanager"] = processors["grafana"] = services.monitoring.process
 

@@ -1,0 +1,53 @@
+"""GitHub `deployment_status` deliveries: reports for deployments warroom asked GitHub for.
+
+Matched to a Deployment row by ``deployment.payload.warroom_deployment`` (set when warroom
+created the GitHub deployment), else by the release's sha and the environment (stage). The
+report itself goes to the executors' ``DeploymentService.report`` after this delivery commits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.hooks.common import dig, text
+from bot.hooks.inbox import Inbox
+from bot.tx import Origin, Tx
+from storage.models import Deployment, Release
+
+FINISHED = ("succeeded", "failed", "timed_out")
+
+
+def match(tx: Tx, p: dict[str, Any]) -> Deployment | None:
+    """The Deployment row a deployment_status delivery is about, if any."""
+    wanted = dig(p, "deployment", "payload", "warroom_deployment")
+    if isinstance(wanted, int | str) and str(wanted).isdigit():
+        return tx.session.get(Deployment, int(wanted))
+    sha, env = text(dig(p, "deployment", "sha"), 64), text(dig(p, "deployment", "environment"), 32)
+    if not sha or not env:
+        return None
+    return tx.session.exec(
+        select(Deployment).join(Release, col(Release.id) == col(Deployment.release_id))
+        .where(Release.sha == sha, Deployment.environment == env, col(Deployment.state).not_in(FINISHED))
+        .order_by(col(Deployment.id).desc())).first()
+
+
+def processor(services: Any, inbox: Inbox) -> Any:
+    """The ``deployment_status`` handler for GitHubProcessor.extra (needs services.deployments)."""
+
+    def apply(tx: Tx, p: dict[str, Any]) -> bool:
+        deployment = match(tx, p)
+        if deployment is None or deployment.id is None:
+            return False
+        status = p.get("deployment_status") if isinstance(p.get("deployment_status"), dict) else {}
+        state = text(status.get("state"), 32)
+        url = text(status.get("log_url") or status.get("target_url") or status.get("environment_url"), 1000) or None
+        description = text(status.get("description"), 1000) or None
+        origin = Origin(user="github", source="hook:github",
+                        request_id=f"github:deployment_status:{text(status.get('id'), 40)}")
+        inbox.later(lambda: services.deployments.report(deployment.id, state, url=url, description=description,
+                                                        origin=origin))
+        return True
+
+    return apply
