@@ -65,12 +65,16 @@ def _add_hooks(services: Services) -> None:
     from bot.hooks.checks import CheckReportProcessor
     from bot.hooks.github import GitHubProcessor
     from bot.hooks.inbox import Inbox
+    from bot.monitoring.bake import Bake
     from bot.monitoring.service import MonitoringService
 
     services.inbox = Inbox(services.db)
     services.checks = ChecksService(services.releases, services.policy)
     services.monitoring = MonitoringService(services.releases, services.policy, services.inbox)
     services.releases.sections.append(services.monitoring.section)
+    bake = Bake(services.policy)
+    services.releases.gates.append(bake.gate)
+    services.releases.sections.append(bake.section)
     processors = services.inbox.processors
     processors["github"] = GitHubProcessor(services.checks)
     if hasattr(services, "deployments"):  # the executors' deployment service (issue 7)

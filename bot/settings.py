@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     alertmanager_token: SecretStr | None = Field(default=None, alias="ALERTMANAGER_TOKEN")
     grafana_webhook_secret: SecretStr | None = Field(default=None, alias="GRAFANA_WEBHOOK_SECRET")
     checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
+    bake_minutes: int | None = Field(default=None, ge=0, alias="WARROOM_BAKE_MINUTES")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
 
     @field_validator("approvers", "freeze_days", mode="before")
@@ -97,6 +98,10 @@ class Settings(BaseSettings):
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:
             overrides["war_room"] = war_room
+        if self.bake_minutes is not None:
+            # One bake time for every risk level (the policy sets one per level).
+            overrides["risk_levels"] = {r: {"bake_minutes": self.bake_minutes}
+                                        for r in ("low", "medium", "high", "critical")}
         if self.postmortem_due:
             overrides["postmortem"] = {"due_seconds": self.postmortem_due}
         return load_policy(self.config, overrides)
