@@ -23,6 +23,7 @@ from bot.errors import (
 from bot.releases.service import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
+from handlers import write_api
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -66,6 +67,8 @@ def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str =
         if not who.may(scope):
             return _error(403, f"this token lacks the {scope} scope")
         request.state.caller = who
+        # Sync endpoints run in a thread: hand them the body already read.
+        request.state.raw = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
         try:
             result = await run_in_threadpool(endpoint, request)
         except NotFound as exc:
@@ -108,6 +111,7 @@ def routes(services: Services) -> list[BaseRoute]:
     ]
     for path, endpoint in extra_routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
+    out.extend(write_api.routes(services, guarded, release_json))
     return out
 
 

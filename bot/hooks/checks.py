@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -13,8 +14,8 @@ from bot.checks.service import ChecksService
 from bot.errors import UsageError
 from bot.hooks.common import open_release_for, parse_time
 from bot.releases.state import ACTIVE
-from bot.tx import Tx
-from storage.models import InboundEvent, Release
+from bot.tx import Duplicate, Origin, Tx
+from storage.models import InboundEvent, Release, ReleaseCheck
 
 
 class CheckReport(BaseModel):
@@ -78,3 +79,21 @@ class CheckReportProcessor:
             return False
         self.checks.apply(tx, release, body.to_report(f"{source}:{body.check}"))
         return True
+
+
+def report_now(checks: ChecksService, version: str, body: CheckReport, origin: Origin) -> list[ReleaseCheck]:
+    """Apply a report given through the API at once; NotFound for an unknown release, UsageError
+    for a check the policy does not name. Returns the release's checks after it."""
+
+    def work(tx: Tx) -> None:
+        tx.once(origin.request_id)
+        release = checks.releases.find(tx.session, version)
+        if release.status != ACTIVE:
+            raise UsageError(f"Release {release.version} is not in progress; its checks are closed.")
+        if not rules.matching(checks.policy, body.check):
+            names = ", ".join(c.name for c in checks.policy.checks) or "none: the policy lists no checks"
+            raise UsageError(f"No policy check takes {body.check!r}; checks are {names}.")
+        checks.apply(tx, release, body.to_report(f"{origin.source}:{origin.user}"))
+    with suppress(Duplicate):  # the same Idempotency-Key again: applied already
+        checks.db.run(work)
+    return checks.listed(version)
