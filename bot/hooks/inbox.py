@@ -9,6 +9,7 @@ so one bad delivery never blocks the others and nothing is applied twice.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,12 +19,15 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
+from bot.errors import Conflict
 from bot.tx import Database, Tx
 from storage.db import is_postgres
 from storage.models import InboundEvent
 
 log = logging.getLogger(__name__)
-MAX_PER_TICK = 500
+MAX_PER_TICK = 2000
+# Deliveries applied per transaction: fewer commits, yet short enough not to hold up acks.
+BATCH = 25
 MAX_ATTEMPTS = 5
 # fn(tx, event) -> True when the delivery concerned a release (matched), False otherwise.
 Processor = Callable[[Tx, InboundEvent], bool]
@@ -38,7 +42,6 @@ class Inbox:
         self.db = db
         self.processors: dict[str, Processor] = {}
         self._followups: list[FollowUp] = []
-        self._current: int | None = None
 
     def store(self, source: str, delivery_id: str, event: str, payload: dict[str, Any]) -> bool:
         """Insert the delivery unless it is stored already; True when it is new."""
@@ -56,63 +59,63 @@ class Inbox:
         self._followups.append(work)
 
     def run_due(self) -> int:
-        """Process pending deliveries; returns how many were handled."""
+        """Process pending deliveries in small batches; returns how many were handled."""
         done = 0
-        for _ in range(MAX_PER_TICK):
+        while done < MAX_PER_TICK:
             self._followups = []
-            self._current = None
-            try:
-                event_id = self.db.run(self._one)
-            except Exception as exc:
-                log.exception("inbound delivery processing failed")
-                self._failed(exc)
-                continue
-            if event_id is None:
-                break
+            handled = self.db.run(self._batch)
             for work in self._followups:
                 try:
                     work()
                 except Exception:
-                    # The delivery is applied; a follow-up (say, an automatic rollback refused by
-                    # the state machine) failing is logged, not retried forever.
-                    log.exception("follow-up of inbound delivery %s failed", event_id)
-            done += 1
+                    # The delivery is applied; a follow-up (say, an automatic rollback the state
+                    # machine refuses) failing is logged, not retried forever.
+                    log.exception("follow-up of an inbound delivery failed")
+            done += handled
+            if handled < BATCH:
+                break
+            # Let request threads waiting for the (SQLite) write lock in before the next batch.
+            time.sleep(0.002)
         return done
 
-    def _claim(self, tx: Tx) -> InboundEvent | None:
+    def _claim(self, tx: Tx) -> list[InboundEvent]:
         stmt = (select(InboundEvent).where(col(InboundEvent.processed_at).is_(None))
                 .where((col(InboundEvent.claimed_until).is_(None)) | (col(InboundEvent.claimed_until) <= tx.now))
-                .order_by(col(InboundEvent.received_at), col(InboundEvent.id)).limit(1))
+                .order_by(col(InboundEvent.received_at), col(InboundEvent.id)).limit(BATCH))
         if is_postgres(tx.session.get_bind()):  # type: ignore[arg-type]
             stmt = stmt.with_for_update(skip_locked=True)
-        return tx.session.exec(stmt).first()
+        return list(tx.session.exec(stmt))
 
-    def _one(self, tx: Tx) -> int | None:
-        event = self._claim(tx)
-        if event is None:
-            return None
-        self._current = event.id
-        processor = self.processors.get(event.source)
-        matched = bool(processor(tx, event)) if processor else False
-        self._mark(tx, event.id or 0, processed_at=tx.now, matched=matched, claimed_until=None)
-        return event.id
+    def _batch(self, tx: Tx) -> int:
+        """Apply up to BATCH deliveries in one transaction, each in its own savepoint so one that
+        fails is rolled back alone and retried later with back-off."""
+        self._followups = []  # a retried transaction starts over
+        events = self._claim(tx)
+        for event in events:
+            mark, later = tx.mark(), len(self._followups)
+            processor = self.processors.get(event.source)
+            try:
+                with tx.session.begin_nested():
+                    matched = bool(processor(tx, event)) if processor else False
+            except Conflict:
+                raise  # a concurrent change: Database.run retries the whole batch
+            except Exception as exc:
+                log.exception("inbound delivery %s (%s %s) failed", event.id, event.source, event.event)
+                tx.rewind(mark)
+                del self._followups[later:]
+                self._failed(tx, event, exc)
+                continue
+            self._mark(tx, event.id or 0, processed_at=tx.now, matched=matched, claimed_until=None)
+        return len(events)
 
-    def _failed(self, exc: Exception) -> None:
-        event_id = self._current
-        if event_id is None:
-            return
-        with self.db.transaction() as tx:
-            row = tx.session.get(InboundEvent, event_id)
-            if row is None or row.processed_at is not None:
-                return
-            attempts = row.attempts + 1
-            changes: dict[str, Any] = {"attempts": attempts, "error": f"{type(exc).__name__}: {exc}"[:2000]}
-            if attempts >= MAX_ATTEMPTS:
-                changes.update(processed_at=tx.now, matched=False)  # given up on; kept for inspection
-            else:
-                changes["claimed_until"] = tx.now + timedelta(seconds=2 ** attempts)
-            self._mark(tx, event_id, **changes)
-        self._current = None
+    def _failed(self, tx: Tx, event: InboundEvent, exc: Exception) -> None:
+        attempts = event.attempts + 1
+        changes: dict[str, Any] = {"attempts": attempts, "error": f"{type(exc).__name__}: {exc}"[:2000]}
+        if attempts >= MAX_ATTEMPTS:
+            changes.update(processed_at=tx.now, matched=False)  # given up on; kept for inspection
+        else:
+            changes["claimed_until"] = tx.now + timedelta(seconds=2 ** attempts)
+        self._mark(tx, event.id or 0, **changes)
 
     @staticmethod
     def _mark(tx: Tx, event_id: int, **changes: Any) -> None:
