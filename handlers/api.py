@@ -23,7 +23,7 @@ from bot.errors import (
 from bot.releases.service import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
-from handlers import write_api
+from handlers import openapi, write_api
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -112,6 +112,12 @@ def routes(services: Services) -> list[BaseRoute]:
     for path, endpoint in extra_routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
     out.extend(write_api.routes(services, guarded, release_json))
+    spec = openapi.document()
+
+    async def openapi_json(_: Request) -> Response:
+        return JSONResponse(spec)
+
+    out.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     return out
 
 

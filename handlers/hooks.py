@@ -32,6 +32,9 @@ def _secret(value: Any) -> str | None:
 
 def _json(raw: bytes, content_type: str = "") -> Any:
     """The JSON body (GitHub may also send it form-encoded as ``payload=``), or UsageError."""
+    if b"\\u0000" in raw or b"\x00" in raw:
+        # PostgreSQL cannot store NUL in text or JSON; no provider sends it.
+        raise UsageError("the body holds a NUL character (\\u0000), which is not accepted")
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
             raw = (parse_qs(raw.decode()).get("payload") or [""])[0].encode()

@@ -52,6 +52,8 @@ class ApiCheckReport(BaseModel):
 
 def _body(request: Request, model: type[BaseModel]) -> Any:
     """The request's JSON body validated by ``model``, or UsageError naming the field."""
+    if b"\\u0000" in request.state.raw or b"\x00" in request.state.raw:
+        raise UsageError("the body holds a NUL character (\\u0000), which is not accepted")
     try:
         return model.model_validate(json.loads(request.state.raw or b"null"))
     except ValidationError as exc:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from bot.errors import UsageError
 from bot.hooks.common import parse_time, text
 
@@ -61,3 +63,29 @@ def parse(data: dict[str, Any]) -> list[Alert]:
             starts_at=parse_time(raw.get("startsAt")), ends_at=parse_time(raw.get("endsAt")),
         ))
     return out
+
+
+class AlertBody(BaseModel):
+    """One alert of an Alertmanager (webhook version 4) or Grafana notification."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = Field(description="firing | resolved")
+    labels: dict[str, str] = Field(description="alertname, service, severity, ...")
+    annotations: dict[str, str] = {}
+    startsAt: str | None = None  # noqa: N815 (the provider's field name)
+    endsAt: str | None = None  # noqa: N815
+    generatorURL: str | None = None  # noqa: N815
+    fingerprint: str | None = None
+
+
+class AlertNotification(BaseModel):
+    """The body Alertmanager's webhook_config (and Grafana's webhook contact point) POSTs."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: str | None = Field(default=None, examples=["4"])
+    groupKey: str | None = None  # noqa: N815
+    status: str | None = Field(default=None, description="firing | resolved")
+    receiver: str | None = None
+    alerts: list[AlertBody]
