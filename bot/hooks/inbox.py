@@ -51,8 +51,9 @@ class Inbox:
             stmt = dialect_insert(table).values(
                 source=source, delivery_id=delivery_id[:128], event=event[:64], payload=payload, attempts=0,
                 received_at=tx.now,
-            ).on_conflict_do_nothing(index_elements=["source", "delivery_id"])
-            return bool(tx.session.connection().execute(stmt).rowcount)
+            ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
+            # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflict.
+            return tx.session.connection().execute(stmt).first() is not None
 
     def later(self, work: FollowUp) -> None:
         """Run ``work`` after the current delivery's transaction has committed."""
