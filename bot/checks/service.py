@@ -6,7 +6,6 @@ Slack-free: it records state and queues messages through ``Tx``.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -14,7 +13,7 @@ from bot.checks import rules
 from bot.checks.rules import Report
 from bot.errors import UsageError
 from bot.policy import Check, Policy, Stage
-from bot.releases.gates import checklist_keys
+from bot.releases.gates import check_bound
 from bot.releases.service import ReleaseService
 from bot.releases.state import ACTIVE
 from bot.text import escape, mention
@@ -90,7 +89,7 @@ class ChecksService:
 
     def _tick(self, tx: Tx, release: Release, name: str, state: str) -> None:
         """Checklist items that name the check follow it: ticked on pass, unticked otherwise."""
-        keys = [k for k, item in _check_items(self.policy) if item == name]
+        keys = [k for k, check in check_bound(self.policy).items() if check == name]
         if not keys:
             return
         ticked = dict(release.checklist)
@@ -198,10 +197,3 @@ def firing(s: Session, release_id: int) -> list[ReleaseAlert]:
                   .order_by(col(ReleaseAlert.id)))
     # Filtered here: a JSON column may hold SQL NULL or JSON null for "no override".
     return [a for a in rows if not a.override]
-
-
-def _check_items(policy: Policy) -> list[tuple[str, Any]]:
-    """(checklist key, check name) of items that name a check."""
-    keys = checklist_keys(policy)
-    items = [item for sec in policy.checklist for item in sec.items]
-    return [(k, getattr(item, "check", None)) for k, item in zip(keys, items, strict=True)]

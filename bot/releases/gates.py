@@ -31,6 +31,13 @@ def checklist_keys(policy: Policy, section: str | None = None) -> list[str]:
             for j in range(len(sec.items))]
 
 
+def check_bound(policy: Policy) -> dict[str, str]:
+    """{checklist key: check name} for items a check ticks (not a person)."""
+    keys = checklist_keys(policy)
+    items = [item for sec in policy.checklist for item in sec.items]
+    return {k: item.check for k, item in zip(keys, items, strict=True) if not isinstance(item, str) and item.check}
+
+
 def checklist_label(policy: Policy, key: str) -> str:
     """The item's text for a key from ``checklist_keys``."""
     i, j = (int(part[1:]) for part in key.split("."))

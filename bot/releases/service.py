@@ -252,8 +252,11 @@ class ReleaseService:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
             next_status(release.version, release.status, "checklist")
-            kept = {k: v for k, v in release.checklist.items() if k in ticked}
-            added = [k for k in ticked if k not in kept]
+            # Items a check ticks follow the check, whatever the form says.
+            bound = gates.check_bound(self.policy)
+            wanted = [k for k in ticked if k not in bound] + [k for k in release.checklist if k in bound]
+            kept = {k: v for k, v in release.checklist.items() if k in wanted}
+            added = [k for k in wanted if k not in kept]
             for key in added:
                 kept[key] = {"by": origin.user, "at": tx.now.isoformat()}
             removed = [k for k in release.checklist if k not in kept]
