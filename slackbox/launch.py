@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.settings import Settings
+from slackbox import ci_panel
 from slackbox.seed import APPROVERS_GROUP
 from slackbox.serve import ServerHandle, serve_in_thread
 from slackbox.server import create_workspace_app
@@ -61,6 +62,10 @@ def sandbox_settings(settings: Settings, api_url: str) -> Settings:
         update["approvers"] = [APPROVERS_GROUP]
     if settings.api_token is None:
         update["api_token"] = SecretStr(LOCAL_API_TOKEN)
+    if settings.checks_webhook_secret is None:
+        update["checks_webhook_secret"] = SecretStr(ci_panel.LOCAL_CHECKS_SECRET)
+    if settings.alertmanager_token is None:
+        update["alertmanager_token"] = SecretStr(ci_panel.LOCAL_ALERTMANAGER_TOKEN)
     return settings.model_copy(update=update)
 
 
@@ -113,7 +118,9 @@ def build_sandbox(
         LOCAL_SIGNING_SECRET,
         on_clock_advance=advance,
         manifest_path=manifest_path(),
-        extra_routes=ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+        extra_routes=[*ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+                      *ci_panel.routes(bot_url, _secret(runtime.services.settings.checks_webhook_secret),
+                                       _secret(runtime.services.settings.alertmanager_token))],
     )
     app.state.workspace.base_url = url
     return Sandbox(runtime, store, app, url, bot_url, [])
@@ -166,6 +173,10 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
         server.run(sockets=[sock])
     finally:
         box.stop()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def _bind(host: str, port: int) -> socket.socket:
