@@ -38,6 +38,7 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
         "approvals": [{"user": a.user_id, "at": a.at.isoformat()} for a in view.approvals],
         "checklist": sorted(r.checklist), "freeze_override": r.freeze_override,
         "rollback_reason": r.rollback_reason, "rolled_back_by": r.rolled_back_by,
+        "service": r.service, "sha": r.sha, "repo": r.repo, "ref": r.ref,
         "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
         "production_at": r.production_at.isoformat() if r.production_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,

@@ -97,7 +97,9 @@ def document() -> dict[str, Any]:
                                                  "responses": _answers(200, 400, 401, 404)})},
         "/api/releases/{version}/audit": {"get": _api({"summary": "A release's audit trail", "parameters": [version],
                                                        "responses": _answers(200, 400, 401, 404)})},
-        "/api/releases/{version}/checks": {"post": _api({
+        "/api/releases/{version}/checks": {"get": _api({"summary": "A release's checks", "parameters": [version],
+                                                        "responses": _answers(200, 400, 401, 404)}),
+                                           "post": _api({
             "summary": "Report a check on a release", "parameters": [version, _header("Idempotency-Key", False)],
             "requestBody": _body("ApiCheckReport"), "responses": _answers(200, 400, 401, 403, 404)}, "checks:write")},
         "/api/events": {"get": _api({"summary": "Inbound deliveries, newest first", "parameters": [

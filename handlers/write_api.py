@@ -103,8 +103,12 @@ def routes(services: Services, guarded: Any, release_json: Any) -> list[BaseRout
                             "processed_at": e.processed_at.isoformat() if e.processed_at else None}
                            for e in rows]}
 
+    def listed(request: Request) -> Any:
+        return {"checks": [check_json(r) for r in services.checks.listed(request.path_params["version"])]}
+
     return [
         Route("/releases", guarded(services, start, Scope.RELEASES_WRITE), methods=["POST"]),
+        Route("/releases/{version}/checks", guarded(services, listed), methods=["GET"]),
         Route("/releases/{version}/checks", guarded(services, report, Scope.CHECKS_WRITE), methods=["POST"]),
         Route("/events", guarded(services, events), methods=["GET"]),
     ]

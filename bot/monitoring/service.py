@@ -117,6 +117,9 @@ class MonitoringService:
         tx.save(incident, caused_by_release_id=release.id, caused_by_version=release.version,
                 service=release.service, updated_at=tx.now)
         tx.save(row, incident_id=incident.id, updated_at=tx.now)
+        room.post(tx, incident, f":link: Suspected cause: release *{release.version}* of `{escape(release.service)}` "
+                                f"(alert *{escape(row.name)}*: {escape(row.summary) or 'no summary'}"
+                                + (f", {link(row.url, 'source')}" if row.url else "") + ").")
         self.releases.thread(tx, release, f":fire: Incident #{incident.id} ({severity}) declared for "
                              f"*{escape(row.name)}*; release {release.version} is its suspected cause.")
 

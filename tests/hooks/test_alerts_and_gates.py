@@ -7,7 +7,7 @@ import json
 
 from sqlmodel import select
 
-from storage.models import Incident
+from storage.models import Incident, Release
 from tests.e2e.conftest import Stack
 from tests.e2e.test_releases import AP1, AP2, REL, REQ, VIEWER, release, start
 from tests.hooks.conftest import POLICY, alertmanager, checks, grafana, hook_stack, payload, processed, report_check
@@ -54,6 +54,11 @@ def test_checks_gate_then_alert_pauses_rolls_back_and_opens_an_incident(hooked: 
     with hooked.runtime.services.db.read() as s:
         incident = s.exec(select(Incident)).one()
     assert (incident.caused_by_version, incident.severity, incident.service) == ("v5.0.0", "P1", "checkout")
+    with hooked.runtime.services.db.read() as s:
+        assert incident.caused_by_release_id == s.exec(select(Release.id).where(Release.version == "v5.0.0")).one()
+    room = hooked.ws.wait_for(lambda: hooked.ws.channel_by_name(incident.channel_name), what="the war room")
+    hooked.ws.wait_for(lambda: any("Suspected cause: release *v5.0.0*" in m["text"]
+                                   for m in hooked.messages(room["id"])), what="the cause in the war room")
     texts = hooked.ws.wait_for(lambda: [t for t in thread_texts(hooked, msg["ts"]) if "HighErrorRate" in t],
                                what="the alert in the thread")
     assert "alert_ack" in texts[0] and "release_rollback" in texts[0] and "checkout-7d9f" in texts[0]

@@ -44,6 +44,9 @@ def test_ci_starts_a_release_and_reports_checks(hooked: Stack) -> None:
     assert done.status_code == 200
     tests = next(c for c in done.json()["checks"] if c["name"] == "tests")
     assert (tests["state"], tests["values"], tests["url"]) == ("passed", {"coverage": 98.1}, "https://ci/1")
+    listed = hooked.api("/api/releases/v9.1.0/checks", token=reader).json()["checks"]
+    assert [c["name"] for c in listed] == ["lint", "tests", "security", "review", "smoke"]
+    assert hooked.api("/api/releases/v9.1.0", token=reader).json()["service"] == "checkout"
 
 
 def test_unmatched_deliveries_are_listed(hooked: Stack) -> None:
