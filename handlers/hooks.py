@@ -106,7 +106,9 @@ def routes(services: Services) -> list[BaseRoute]:
         secret = _secret(settings.grafana_webhook_secret)
         if not secret:
             return None  # unsigned contact points are accepted when no secret is configured
-        stamp = request.headers.get("x-grafana-alerting-signature-timestamp")
+        # Grafana's optional timestamp header (its name is configurable; these are the usual ones).
+        stamp = (request.headers.get("x-grafana-alerting-timestamp")
+                 or request.headers.get("x-grafana-alerting-signature-timestamp"))
         message = f"{stamp}:".encode() + raw if stamp else raw
         given = request.headers.get("x-grafana-alerting-signature", "")
         if not hmac.compare_digest(given.encode(), _hmac_hex(secret, message).encode()):

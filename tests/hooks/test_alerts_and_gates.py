@@ -3,14 +3,27 @@ end to end over HTTP against the loopback Slack."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 
+import httpx
 from sqlmodel import select
 
 from storage.models import Incident, Release
 from tests.e2e.conftest import Stack
 from tests.e2e.test_releases import AP1, AP2, REL, REQ, VIEWER, release, start
-from tests.hooks.conftest import POLICY, alertmanager, checks, grafana, hook_stack, payload, processed, report_check
+from tests.hooks.conftest import (
+    GRAFANA_SECRET,
+    POLICY,
+    alertmanager,
+    checks,
+    grafana,
+    hook_stack,
+    payload,
+    processed,
+    report_check,
+)
 
 
 def thread_texts(stack: Stack, ts: str) -> list[str]:
@@ -115,3 +128,17 @@ def test_generic_reports_need_a_valid_signature_and_body(hooked: Stack) -> None:
     processed(hooked)
     tests = checks(hooked, "v7.0.0")["tests"]
     assert tests.state == "failed" and "coverage 91 is below 95" in (tests.note or "")
+
+
+def test_grafana_signature_with_a_timestamp_header(hooked: Stack) -> None:
+    assert hooked.bot
+    raw = json.dumps(payload("grafana.firing")).encode()
+    stamp = "1764327600"
+    sig = hmac.new(GRAFANA_SECRET.encode(), stamp.encode() + b":" + raw, hashlib.sha256).hexdigest()
+    url = hooked.bot.url + "/hooks/grafana"
+    ok = httpx.post(url, content=raw, headers={"X-Grafana-Alerting-Signature": sig,
+                                                "X-Grafana-Alerting-Timestamp": stamp}, timeout=10)
+    assert ok.status_code == 202
+    replayed = httpx.post(url, content=raw, headers={"X-Grafana-Alerting-Signature": sig,
+                                                      "X-Grafana-Alerting-Timestamp": "1764327601"}, timeout=10)
+    assert replayed.status_code == 401
