@@ -20,6 +20,7 @@ from bot.text import escape, mention
 from bot.tx import Origin, Tx
 from storage.models import Release, ReleaseAlert, ReleaseCheck
 
+COALESCE_SECONDS = 2.0
 _EMOJI = {"pending": ":white_circle:", "running": ":hourglass_flowing_sand:", "passed": ":white_check_mark:",
           "failed": ":x:", "skipped": ":fast_forward:"}
 
@@ -58,7 +59,8 @@ class ChecksService:
         for check in checks:
             changed = self._apply_one(tx, release, check, report) or changed
         if changed:
-            self.releases.refresh(tx, release)
+            # Rendered when sent, so a burst of reports within this window is one chat.update.
+            self.releases.refresh(tx, release, delay=COALESCE_SECONDS)
         return changed
 
     def _apply_one(self, tx: Tx, release: Release, check: Check, report: Report) -> bool:

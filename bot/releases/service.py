@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -19,7 +19,7 @@ from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Incident, Release
+from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,17 @@ ANNOUNCEMENT = "release_announcement"
 def announcement_key(release_id: int) -> str:
     """The SlackRef key of a release's announcement message."""
     return f"release:{release_id}:announcement"
+
+
+def _update_pending(tx: Tx, key: str) -> bool:
+    """An update of ``key`` is queued for a moment from now: it renders the state as it is when
+    sent, so it carries this change too (the margin keeps clear of one being sent right now)."""
+    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    soon = tx.now + timedelta(seconds=0.5)
+    return tx.session.connection().execute(
+        select(table.c.id).where(table.c.coalesce_key == key, table.c.sent_at.is_(None),
+                                 table.c.claimed_until.is_(None), table.c.not_before > soon).limit(1)
+    ).first() is not None
 
 
 class ReleaseService:
@@ -291,11 +302,13 @@ class ReleaseService:
         """PermissionDenied unless ``user`` is an approver other than the requester."""
         self._check_approver(release, user, verb)
 
-    def refresh(self, tx: Tx, release: Release, event: str | None = None) -> None:
-        """Queue the in-place (coalesced) update of the announcement, and a thread line if given."""
+    def refresh(self, tx: Tx, release: Release, event: str | None = None, *, delay: float = 0) -> None:
+        """Queue the in-place (coalesced) update of the announcement, and a thread line if given;
+        ``delay`` lets a burst of changes (CI reports) become one update."""
         key = announcement_key(release.id or 0)
-        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                coalesce=key)
+        if not (delay and _update_pending(tx, key)):
+            tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                    coalesce=key, delay=delay)
         if event:
             self._thread(tx, release, event)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_releases import REL, announcement
-from tests.hooks.conftest import github, payload, processed
+from tests.hooks.conftest import github, payload, processed, report_check
 
 
 def post(stack: Stack, path: str, token: str, body: object, **headers: str) -> httpx.Response:
@@ -58,3 +60,24 @@ def test_unmatched_deliveries_are_listed(hooked: Stack) -> None:
         ("issues", "issue-1", False), ("star", "star-1", False)]
     assert hooked.api("/api/events?matched=true").json()["events"] == []
     assert hooked.api("/api/events?matched=maybe").status_code == 400
+
+
+def test_a_burst_of_reports_is_one_or_two_announcement_updates(hooked: Stack) -> None:
+    hooked.ws.command("U0REQUEST", REL, "/release", "start v9.2.0")
+    msg = announcement(hooked, "v9.2.0")
+    hooked.settle()
+    before = len(hooked.store.calls("chat.update"))
+
+    def one(i: int) -> int:
+        return report_check(hooked, {"release": "v9.2.0", "check": "tests", "state": "passed",
+                                     "values": {"coverage": 95 + i / 10}, "at": f"2026-11-28T10:00:{i:02d}Z"}
+                            ).status_code
+
+    with ThreadPoolExecutor(max_workers=10) as pool:  # a CI matrix finishing at once
+        assert set(pool.map(one, range(50))) == {202}
+    processed(hooked)
+    hooked.settle()
+    updates = hooked.store.calls("chat.update")[before:]
+    assert 1 <= len(updates) <= 3, len(updates)
+    final = next(m for m in hooked.bot_messages(REL) if m["ts"] == msg["ts"])
+    assert "coverage 99.9" in str(final["blocks"])
