@@ -55,6 +55,8 @@ class Tx:
         self.now = now
         self._audit: list[dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
+        # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
+        self.memo: dict[str, Any] = {}
 
     @property
     def queued(self) -> int:

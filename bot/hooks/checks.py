@@ -74,7 +74,7 @@ class CheckReportProcessor:
             release = tx.session.exec(select(Release).where(Release.version == body.release,
                                                             Release.status == ACTIVE)).first()
         else:
-            release = open_release_for(tx.session, body.sha or "", body.repo)
+            release = open_release_for(tx, body.sha or "", body.repo)
         if release is None or not rules.matching(self.checks.policy, body.check):
             return False
         self.checks.apply(tx, release, body.to_report(f"{source}:{body.check}"))

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
 from bot.releases.state import ACTIVE
+from bot.tx import Tx
 from storage.models import Release
+
+OPEN_SHAS = "open_release_shas"
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -33,12 +36,18 @@ def text(value: Any, limit: int = 200) -> str:
     return str(value)[:limit]
 
 
-def open_release_for(s: Session, sha: str, repo: str | None) -> Release | None:
+def open_release_for(tx: Tx, sha: str, repo: str | None) -> Release | None:
     """The open release shipping ``sha`` (and, when the release names its repo, from ``repo``)."""
     if not sha:
         return None
-    rows = s.exec(select(Release).where(Release.sha == sha[:64], Release.status == ACTIVE)
-                  .order_by(col(Release.id).desc())).all()
+    if OPEN_SHAS not in tx.memo:
+        # One query per batch of deliveries: most name a commit no open release ships.
+        tx.memo[OPEN_SHAS] = set(tx.session.exec(select(Release.sha).where(
+            Release.status == ACTIVE, col(Release.sha).is_not(None))))
+    if sha[:64] not in tx.memo[OPEN_SHAS]:
+        return None
+    rows = tx.session.exec(select(Release).where(Release.sha == sha[:64], Release.status == ACTIVE)
+                           .order_by(col(Release.id).desc())).all()
     for release in rows:
         if not release.repo or not repo or release.repo.lower() == repo.lower():
             return release

@@ -14,7 +14,7 @@ from sqlmodel import select
 from bot.checks import rules
 from bot.checks.rules import Report
 from bot.checks.service import ChecksService
-from bot.hooks.common import dig, open_release_for, parse_time, text
+from bot.hooks.common import OPEN_SHAS, dig, open_release_for, parse_time, text
 from bot.releases.state import ACTIVE
 from bot.tx import Origin, Tx
 from storage.db import is_postgres
@@ -52,7 +52,7 @@ class GitHubProcessor:
         if found is None:
             return False
         sha, name, word, at, url, blurb = found
-        release = open_release_for(tx.session, sha, text(dig(p, "repository", "full_name"), 140) or None)
+        release = open_release_for(tx, sha, text(dig(p, "repository", "full_name"), 140) or None)
         if release is None or not rules.matching(self.policy, name):
             return False
         state, note = rules.normalize_state(word)
@@ -106,6 +106,7 @@ class GitHubProcessor:
             changes["repo"] = repo
         if changes:
             tx.save(release, **changes, updated_at=tx.now)
+            tx.memo.pop(OPEN_SHAS, None)
             tx.audit(GITHUB, "release", release.id or 0, "source", **changes)
         return True
 

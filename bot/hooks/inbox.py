@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -42,18 +42,24 @@ class Inbox:
         self.db = db
         self.processors: dict[str, Processor] = {}
         self._followups: list[FollowUp] = []
+        self._insert: dict[str, Any] = {}
 
     def store(self, source: str, delivery_id: str, event: str, payload: dict[str, Any]) -> bool:
         """Insert the delivery unless it is stored already; True when it is new."""
-        table = InboundEvent.__table__  # type: ignore[attr-defined]
         with self.db.transaction() as tx:
-            dialect_insert = pg_insert if is_postgres(tx.session.get_bind()) else sqlite_insert  # type: ignore[arg-type]
-            stmt = dialect_insert(table).values(
-                source=source, delivery_id=delivery_id[:128], event=event[:64], payload=payload, attempts=0,
-                received_at=tx.now,
-            ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
+            conn = tx.session.connection()
+            stmt = self._insert.get(conn.dialect.name)
+            if stmt is None:
+                # Built once per dialect: the ack path skips SQLAlchemy's statement construction.
+                table = InboundEvent.__table__  # type: ignore[attr-defined]
+                dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+                stmt = self._insert[conn.dialect.name] = dialect_insert(table).values(
+                    {c: bindparam(c) for c in ("source", "delivery_id", "event", "payload", "attempts",
+                                               "received_at")},
+                ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
             # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflict.
-            return tx.session.connection().execute(stmt).first() is not None
+            return conn.execute(stmt, {"source": source, "delivery_id": delivery_id[:128], "event": event[:64],
+                                       "payload": payload, "attempts": 0, "received_at": tx.now}).first() is not None
 
     def later(self, work: FollowUp) -> None:
         """Run ``work`` after the current delivery's transaction has committed."""
@@ -64,7 +70,12 @@ class Inbox:
         done = 0
         while done < MAX_PER_TICK:
             self._followups = []
-            handled = self.db.run(self._batch)
+            try:
+                handled = self.db.run(lambda tx: self._batch(tx, careful=False))
+            except Exception:
+                # Something in the batch failed: do it again, each delivery in its own savepoint,
+                # so the bad one is rolled back alone and the others are applied.
+                handled = self.db.run(lambda tx: self._batch(tx, careful=True))
             for work in self._followups:
                 try:
                     work()
@@ -87,14 +98,18 @@ class Inbox:
             stmt = stmt.with_for_update(skip_locked=True)
         return list(tx.session.exec(stmt))
 
-    def _batch(self, tx: Tx) -> int:
-        """Apply up to BATCH deliveries in one transaction, each in its own savepoint so one that
-        fails is rolled back alone and retried later with back-off."""
+    def _batch(self, tx: Tx, *, careful: bool) -> int:
+        """Apply up to BATCH deliveries in one transaction; ``careful`` puts each in a savepoint
+        and records a failing one for a retry with back-off instead of failing the batch."""
         self._followups = []  # a retried transaction starts over
         events = self._claim(tx)
+        outcome: dict[bool, list[int]] = {True: [], False: []}
         for event in events:
-            mark, later = tx.mark(), len(self._followups)
             processor = self.processors.get(event.source)
+            if not careful:
+                outcome[bool(processor(tx, event)) if processor else False].append(event.id or 0)
+                continue
+            mark, later = tx.mark(), len(self._followups)
             try:
                 with tx.session.begin_nested():
                     matched = bool(processor(tx, event)) if processor else False
@@ -104,9 +119,15 @@ class Inbox:
                 log.exception("inbound delivery %s (%s %s) failed", event.id, event.source, event.event)
                 tx.rewind(mark)
                 del self._followups[later:]
+                tx.memo.clear()
                 self._failed(tx, event, exc)
                 continue
-            self._mark(tx, event.id or 0, processed_at=tx.now, matched=matched, claimed_until=None)
+            outcome[matched].append(event.id or 0)
+        table = InboundEvent.__table__  # type: ignore[attr-defined]
+        for matched, ids in outcome.items():
+            if ids:  # one statement per outcome, not one per delivery
+                tx.session.connection().execute(update(table).where(table.c.id.in_(ids)).values(
+                    processed_at=tx.now, matched=matched, claimed_until=None))
         return len(events)
 
     def _failed(self, tx: Tx, event: InboundEvent, exc: Exception) -> None:
