@@ -27,7 +27,7 @@ from storage.models import InboundEvent
 log = logging.getLogger(__name__)
 MAX_PER_TICK = 2000
 # Deliveries applied per transaction: fewer commits, yet short enough not to hold up acks.
-BATCH = 25
+BATCH = 10
 MAX_ATTEMPTS = 5
 # fn(tx, event) -> True when the delivery concerned a release (matched), False otherwise.
 Processor = Callable[[Tx, InboundEvent], bool]
