@@ -169,6 +169,8 @@ def main() -> int:
     finally:
         for proc in procs:
             proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=15)  # the bot's background work ends before its schema goes
         if schema:
             with admin.connect() as conn:
                 conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
