@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from bot import blocks as bk
 from bot.checks.rules import link
-from bot.errors import NotFound
+from bot.errors import InvalidTransition, NotFound
 from bot.hooks.inbox import Inbox
 from bot.incidents import room
 from bot.incidents.cadence import response_schedule
@@ -23,7 +23,7 @@ from bot.policy import Policy
 from bot.releases.service import ReleaseService
 from bot.releases.state import ACTIVE, COMPLETED
 from bot.text import clip, escape, mention
-from bot.tx import Origin, Tx
+from bot.tx import Duplicate, Origin, Tx
 from storage.models import InboundEvent, Release, ReleaseAlert
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class MonitoringService:
             self._post_firing(tx, release, row)
             if alert.severity in self.policy.monitoring.open_incident_for:
                 self._incident(tx, release, row)
-            if release.status == ACTIVE and self.policy.stage(release.stage).auto_rollback:
+            if self.policy.stage(release.stage).auto_rollback:
                 self.inbox.later(lambda v=release.version, r=row: self._auto_rollback(v, r))
         return bool(releases)
 
@@ -125,8 +125,12 @@ class MonitoringService:
 
     def _auto_rollback(self, version: str, row: ReleaseAlert) -> None:
         origin = Origin(user="warroom", source=f"hook:{row.source}", request_id=f"alert:{row.id}:rollback")
-        self.releases.rollback(version, origin, f"automatic: alert {row.name} fired ({clip(row.summary, 300)})",
-                               automatic=True)
+        try:
+            self.releases.rollback(version, origin, f"automatic: alert {row.name} fired ({clip(row.summary, 300)})",
+                                   automatic=True)
+        except (InvalidTransition, Duplicate) as exc:
+            # Rolled back already (by a person, or for another alert): nothing more to do.
+            log.info("no automatic rollback of %s: %s", version, exc)
 
     def _resolved(self, tx: Tx, alert: Alert) -> bool:
         rows = tx.session.exec(select(ReleaseAlert).where(ReleaseAlert.fingerprint == alert.fingerprint,

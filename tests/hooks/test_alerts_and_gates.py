@@ -142,3 +142,26 @@ def test_grafana_signature_with_a_timestamp_header(hooked: Stack) -> None:
     replayed = httpx.post(url, content=raw, headers={"X-Grafana-Alerting-Signature": sig,
                                                       "X-Grafana-Alerting-Timestamp": "1764327601"}, timeout=10)
     assert replayed.status_code == 401
+
+
+def test_a_completed_release_is_watched_for_its_monitoring_window(hooked: Stack) -> None:
+    msg = start(hooked, "v8.0.0 service=checkout risk=low")  # low risk: 15 minutes
+    pass_pre_release(hooked, "v8.0.0")
+    hooked.ws.command(REQ, REL, "/release", "promote v8.0.0")
+    hooked.ws.command(AP1, REL, "/release", "approve v8.0.0")
+    hooked.ws.command(REQ, REL, "/release", "promote v8.0.0")
+    report_check(hooked, {"release": "v8.0.0", "check": "smoke", "state": "passed"})
+    processed(hooked)
+    hooked.ws.command(REQ, REL, "/release", "promote v8.0.0")
+    assert release(hooked, "v8.0.0")["status"] == "completed"
+    warning = payload("grafana.firing")
+    assert grafana(hooked, warning).status_code == 202
+    assert [e.matched for e in processed(hooked)][-1] is True
+    hooked.ws.wait_for(lambda: any("LatencyHigh" in t for t in thread_texts(hooked, msg["ts"])),
+                       what="the alert in the completed release's thread")
+    assert release(hooked, "v8.0.0")["status"] == "completed"  # production has no auto_rollback here
+    hooked.clock.advance(16 * 60)
+    later = json.loads(json.dumps(warning))
+    later["alerts"][0]["fingerprint"] = "another-one"
+    grafana(hooked, later)
+    assert [e.matched for e in processed(hooked)][-1] is False  # past the window: nobody's concern
