@@ -99,3 +99,30 @@ def test_a_commit_status_reports_through_its_context_and_shows_live(hooked: Stac
     hooked.ws.wait_for(lambda: ":x: `security` failed" in json.dumps(
         next(m for m in hooked.bot_messages(REL) if m["ts"] == msg["ts"])["blocks"]),
         what="the announcement to show the failed check")
+
+
+def test_a_workflow_run_without_the_coverage_value_fails_the_bound(hooked: Stack) -> None:
+    run = payload("github.workflow_run.completed")
+    head = run["workflow_run"]["head_sha"]
+    start(hooked, f"v4.0.0 sha={head}")
+    run["workflow_run"].update(name="CI / test", status="completed", conclusion="success")
+    github(hooked, "workflow_run", run)
+    assert processed(hooked)[0].matched is True
+    tests = checks(hooked, "v4.0.0")["tests"]
+    assert tests.state == "failed" and tests.note == "coverage not reported (needs at least 95)"
+
+
+def test_a_release_event_and_a_tag_creation_name_the_release(hooked: Stack) -> None:
+    published = payload("github.release.published")
+    created = payload("github.create")
+    start(hooked, f"{published['release']['tag_name']} service=checkout")
+    start(hooked, f"{created['ref']}")
+    published["release"]["target_commitish"] = "b" * 40
+    github(hooked, "release", published)
+    github(hooked, "create", created)
+    assert [r.matched for r in processed(hooked)] == [True, True]
+    assert hooked.runtime
+    by_version = {v.release.version: v.release for v in hooked.runtime.services.releases.recent(5)}
+    tagged = by_version[published["release"]["tag_name"]]
+    assert (tagged.sha, tagged.ref, tagged.repo) == ("b" * 40, "refs/tags/0.0.1", REPO)
+    assert (by_version[created["ref"]].ref, by_version[created["ref"]].sha) == ("refs/tags/simple-tag", None)
