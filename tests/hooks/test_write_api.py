@@ -32,7 +32,8 @@ def test_ci_starts_a_release_and_reports_checks(hooked: Stack) -> None:
     again = post(hooked, "/api/releases", ci, body, **{"Idempotency-Key": "build-77"})
     assert (made.status_code, again.status_code) == (201, 200)
     assert made.json()["requested_by"] == "ci-pipeline" and made.json()["stage"] == "dev"
-    assert "From CI" in str(announcement(hooked, "v9.1.0")["blocks"])
+    shown = str(announcement(hooked, "v9.1.0")["blocks"])
+    assert "From CI" in shown and "*ci-pipeline*" in shown and "<@ci-pipeline>" not in shown
     dup = post(hooked, "/api/releases", ci, body)
     assert dup.status_code == 400 and "exists already" in dup.json()["error"]
 
