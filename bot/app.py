@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import handlers
+from bot.checks.service import ChecksService
 from bot.clock import Clock
 from bot.directory import Directory
+from bot.edge import EdgeLimits, Limit
 from bot.gateway import SlackGateway, make_client
+from bot.hooks.checks import CheckReportProcessor
+from bot.hooks.github import GitHubProcessor
+from bot.hooks.inbox import Inbox
+from bot.incidents import render as incident_render
+from bot.incidents import room
+from bot.incidents import view as incident_view
+from bot.incidents.service import IncidentService
+from bot.monitoring.bake import Bake
+from bot.monitoring.service import MonitoringService
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
-from bot.releases.service import ANNOUNCEMENT, ReleaseService
+from bot.policy import Policy
+from bot.releases import render as release_render
+from bot.releases.render import Section
+from bot.releases.service import ReleaseService
+from bot.releases.view import ANNOUNCEMENT
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api, hooks
+from handlers import api, hooks, slack_events
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -38,7 +53,7 @@ LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 
 
 def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
-    """Wire storage, the Slack gateway, the outbox and the workflows."""
+    """Wire storage, the Slack gateway, the outbox and the workflows, and connect their hooks."""
     clock = clock or Clock()
     engine = make_engine(settings.database_url)
     if migrate:
@@ -50,47 +65,51 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
-    services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
-                        outbox=outbox, directory=directory, tokens=tokens)
-    services.releases = ReleaseService(db, settings.policy, directory.is_approver)
-    outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
-    _add_incidents(services)
-    _add_hooks(services)
-    return services
+    policy = settings.policy
+    releases = ReleaseService(db, policy, directory.is_approver)
+    incidents = IncidentService(db, policy, releases, settings.templates)
+    releases.listeners.append(incidents.on_release_event)
+    inbox = Inbox(db)
+    checks = ChecksService(releases, policy)
+    monitoring = MonitoringService(releases, policy, inbox)
+    _connect_evidence(releases, inbox, checks, monitoring, policy)
+    register_renderers(outbox, policy, clock, releases.sections)
+    return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
+                    directory=directory, tokens=tokens, releases=releases, incidents=incidents, inbox=inbox,
+                    checks=checks, monitoring=monitoring)
 
 
-def _add_hooks(services: Services) -> None:
-    """Inbound deliveries and what they feed: checks on releases, alerts on their services."""
-    from bot.checks.service import ChecksService
-    from bot.hooks.checks import CheckReportProcessor
-    from bot.hooks.github import GitHubProcessor
-    from bot.hooks.inbox import Inbox
-    from bot.monitoring.bake import Bake
-    from bot.monitoring.service import MonitoringService
-
-    services.inbox = Inbox(services.db)
-    services.checks = ChecksService(services.releases, services.policy)
-    services.monitoring = MonitoringService(services.releases, services.policy, services.inbox)
-    services.releases.sections.append(services.monitoring.section)
-    bake = Bake(services.policy)
-    services.releases.gates.append(bake.gate)
-    services.releases.sections.append(bake.section)
-    processors = services.inbox.processors
-    processors["github"] = GitHubProcessor(services.checks)
-    if hasattr(services, "deployments"):  # the executors' deployment service (issue 7)
-        from bot.hooks import github_deployments
-
-        processors["github"].extra["deployment_status"] = github_deployments.processor(services, services.inbox)
-    processors["checks"] = CheckReportProcessor(services.checks)
-    processors["alertmanager"] = processors["grafana"] = services.monitoring.process
+def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksService, monitoring: MonitoringService,
+                      policy: Policy) -> None:
+    """Inbound deliveries and what they feed: checks on releases, alerts on their services, bake time."""
+    releases.listeners.append(checks.on_release)
+    releases.gates.append(checks.gate)
+    releases.sections.append(checks.section)
+    releases.sections.append(monitoring.section)
+    bake = Bake(policy)
+    releases.gates.append(bake.gate)
+    releases.sections.append(bake.section)
+    inbox.processors["github"] = GitHubProcessor(checks)
+    inbox.processors["checks"] = CheckReportProcessor(checks)
+    inbox.processors["alertmanager"] = inbox.processors["grafana"] = monitoring.process
 
 
-def _add_incidents(services: Services) -> None:
-    try:
-        from bot.incidents.service import IncidentService
-    except ImportError:  # the incident workflow is optional while it is being built
-        return
-    services.incidents = IncidentService(services)
+def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock, sections: Sequence[Section] = ()) -> None:
+    """The messages that mirror state, rendered when sent so they are current (see bot.outbox)."""
+    outbox.register_renderer(ANNOUNCEMENT, lambda s, args: release_render.announcement_call(s, args, policy,
+                                                                                            clock.now(), sections))
+    outbox.register_renderer(incident_view.SUMMARY,
+                             lambda s, args: incident_render.summary_call(s, args, policy, clock.now()))
+    outbox.register_renderer(incident_view.ANNOUNCEMENT,
+                             lambda s, args: incident_render.announcement_call(s, args, policy))
+    outbox.register_renderer(incident_view.CHANNEL, incident_render.channel_call,
+                             after_sent=lambda s, args, result: room.channel_created(s, args, result, clock.now()))
+
+
+def register_jobs(due: DueWork, services: Services) -> None:
+    """The due work every process runs (each job claims rows, so replicas share it)."""
+    due.add("incident-due", services.incidents.run_due)
+    due.add("inbound", services.inbox.run_due)
 
 
 class _NoTokenSkippedWarning(logging.Filter):
@@ -100,11 +119,14 @@ class _NoTokenSkippedWarning(logging.Filter):
         return "will be ignored" not in record.getMessage()
 
 
+def signing_secret(settings: Settings) -> str:
+    """The secret Slack signs requests with (the local workspace's constant without credentials)."""
+    return settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else LOCAL_SIGNING_SECRET
+
+
 def build_bolt(services: Services) -> App:
-    """The Bolt app: verifies signatures, acks from the listener (no 10 ms ack polling)."""
-    settings = services.settings
-    secret = (settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
-              else LOCAL_SIGNING_SECRET)
+    """The Bolt app: acks from the listener (no 10 ms ack polling). Signatures are verified before it,
+    on the raw bytes, by the /slack/events route (handlers/slack_events.py); Socket Mode needs none."""
     token = services.gateway.client.token or LOCAL_BOT_TOKEN
 
     def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
@@ -113,7 +135,8 @@ def build_bolt(services: Services) -> App:
 
     logging.getLogger("slack_bolt.App").addFilter(_NoTokenSkippedWarning())
     app = App(
-        signing_secret=secret,
+        signing_secret=signing_secret(services.settings),
+        request_verification_enabled=False,
         client=services.gateway.client,
         authorize=authorize,
         # Our listeners only touch the database; Slack calls go through the outbox, so the
@@ -145,44 +168,46 @@ class Runtime:
         self.services.outbox.stop()
 
 
+def edge_limits(settings: Settings) -> list[Limit]:
+    """Body and rate limits by path prefix (the longest prefix wins). A route that needs other
+    limits adds its own entry here, e.g. ``Limit("/hooks/big", max_body=20_000_000, rate=..., burst=...)``."""
+    return [
+        Limit("/", max_body=settings.max_body),  # /healthz, /metrics and anything added later
+        Limit("/slack", max_body=settings.max_body),  # Slack's own traffic: never rate limited here
+        Limit("/api", max_body=settings.max_body, rate=settings.api_rate, burst=settings.api_burst),
+        Limit("/hooks", max_body=settings.hooks_max_body, rate=settings.hooks_rate, burst=settings.hooks_burst),
+    ]
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     """Everything for one process, not yet started."""
     services = build_services(settings, clock)
     bolt = build_bolt(services)
     due = DueWork(settings.scheduler_tick)
-    if hasattr(services, "incidents"):
-        services.incidents.register_jobs(due)
-    due.add("inbound", services.inbox.run_due)
-
-    async def slack_events(request: Request) -> Response:
-        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-
-        body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
+    register_jobs(due, services)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    runtime_holder: list[Runtime] = []
-
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        runtime_holder[0].start_background()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        runtime.start_background()
         try:
             yield
         finally:
-            runtime_holder[0].stop_background()
+            runtime.stop_background()
 
     asgi = Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
             Mount("/hooks", routes=hooks.routes(services)),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],
     )
     runtime = Runtime(services, bolt, asgi, due)
-    runtime_holder.append(runtime)
+    asgi.state.runtime = runtime
     return runtime

@@ -4,8 +4,10 @@ Rows are claimed in id order (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), sent, and
 sent; a failure is retried with back-off, so a Slack hiccup never loses a message. A call
 that needs another call's result (an update needs the ts of the post) names it with
 ``bot.tx.ref`` and waits until that result is stored. Messages that mirror state (a release
-announcement) are rendered by a registered renderer at send time, so they are always
-current and a burst of changes becomes one update.
+announcement, an incident's pinned summary) are rendered by a registered renderer at send
+time (``Op.RENDER``), so they are always current and a burst of changes becomes one update.
+A programming error (a payload the gateway's verb does not take, an unknown op or renderer)
+cannot succeed on a retry: the row is failed at once and logged at ERROR.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, update
 from sqlmodel import Session, col
 
 from bot.clock import Clock
 from bot.gateway import SlackCallFailed, SlackGateway
+from bot.ops import Op
 from bot.pacing import ChannelPacer
 from storage.db import session_scope
-from storage.models import OutboxMessage, SlackRef
+from storage.models import OutboxMessage, SlackRef, table_of
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -32,9 +36,25 @@ BATCH_WINDOW = 0.1  # seconds
 PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
-OnStored = Callable[[Session, str, dict[str, Any]], None]
-# A renderer turns a stored payload into a gateway call: (op, args).
-Renderer = Callable[[Session, dict[str, Any]], tuple[str, dict[str, Any]] | None]
+# A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
+Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
+# Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
+AfterSent = Callable[[Session, dict[str, Any], dict[str, Any]], None]
+# Errors in our own code or payloads: retrying cannot help.
+PROGRAMMING_ERRORS = (TypeError, KeyError, AttributeError)
+
+
+@dataclass(frozen=True)
+class RendererEntry:
+    """A registered renderer and what to do once its call succeeded."""
+
+    render: Renderer
+    after_sent: AfterSent | None = None
+
+
+# The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
+_GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
+                            Op.PIN, Op.UPLOAD, Op.OPEN_VIEW})
 
 
 class _Unresolved(Exception):
@@ -75,11 +95,16 @@ class OutboxSender:
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
-        self.on_stored: list[OnStored] = []
-        self.renderers: dict[str, Renderer] = {}
+        self.renderers: dict[str, RendererEntry] = {}
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    def register_renderer(self, name: str, render: Renderer, *, after_sent: AfterSent | None = None) -> None:
+        """Make ``tx.slack.render(name, ...)`` rows deliverable (the composition root calls this)."""
+        if name in self.renderers:
+            raise ValueError(f"renderer {name!r} is registered already")
+        self.renderers[name] = RendererEntry(render, after_sent)
 
     def kick(self) -> None:
         """Wake the sender: new rows were committed."""
@@ -120,25 +145,30 @@ class OutboxSender:
         """Send what is due now; True when anything was sent (so there may be more to do)."""
         ready = self._claim()
         for row_id, op, args in ready:
-            call = self._render_one(row_id, op, args)
-            if call is None:
-                continue
+            result: dict[str, Any] | None = None
+            error: Exception | None = None
             try:
-                result: dict[str, Any] | None = getattr(self.gateway, call[0])(**call[1])
-                error: Exception | None = None
+                call = self._render_one(op, args)
+                if call is not None:
+                    result = self._verb(call[0])(**call[1])
             except Exception as exc:  # recorded on the row; connection trouble is retried
-                result, error = None, exc
+                error = exc
             self._record(row_id, result, error)
         return bool(ready)
 
-    def _render_one(self, row_id: int, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        if op not in self.renderers:
+    def _verb(self, op: str) -> Callable[..., dict[str, Any]]:
+        if op not in _GATEWAY_VERBS:
+            raise KeyError(f"unknown outbox op {op!r}")
+        verb: Callable[..., dict[str, Any]] = getattr(self.gateway, op)
+        return verb
+
+    def _render_one(self, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        if op != Op.RENDER:
             return op, args
+        entry = self.renderers[args["renderer"]]
         with Session(self.engine, expire_on_commit=False) as s:
-            call = self.renderers[op](s, args)
-        if call is None:
-            self._record(row_id, None, None)
-        return call
+            call = entry.render(s, {k: v for k, v in args.items() if k != "renderer"})
+        return (str(call[0]), call[1]) if call is not None else None
 
     def _claim(self) -> list[tuple[int, str, dict[str, Any]]]:
         """Take the due rows: decide while only reading, then write the outcome in bulk.
@@ -148,7 +178,7 @@ class OutboxSender:
         The write lock is held for a few bulk statements only, never for the reading.
         """
         now = self.clock.now()
-        table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        table = table_of(OutboxMessage)
         with Session(self.engine) as s:
             rows = list(s.execute(
                 select(table.c.id, table.c.op, table.c.payload, table.c.coalesce_key, table.c.created_at)
@@ -158,8 +188,8 @@ class OutboxSender:
                        or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
                 .order_by(table.c.not_before, table.c.id).limit(self.batch)))
             keys = {k for row in rows for k in _ref_keys(row.payload)}
-            found = s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars() if keys else []
-            refs = {r.key: r for r in found}
+            found = list(s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars()) if keys else []
+            refs: dict[str, SlackRef] = {r.key: r for r in found}
         newest: dict[str, int] = {}
         for row in rows:
             if row.coalesce_key:
@@ -186,17 +216,17 @@ class OutboxSender:
     def _apply_claim(self, now: datetime, superseded: list[int], parked: list[dict[str, Any]],
                      paced: list[dict[str, Any]], ready: list[tuple[int, str, dict[str, Any]]],
                      ) -> list[tuple[int, str, dict[str, Any]]]:
-        table = OutboxMessage.__table__  # type: ignore[attr-defined]
+        table = table_of(OutboxMessage)
         # Only rows nobody else claimed meanwhile (another replica) are touched.
         free = and_(table.c.sent_at.is_(None), or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
-        rid = bindparam("rid")
+        rid: BindParameter[int] = bindparam("rid")
         with session_scope(self.engine) as s:
             conn = s.connection()
             if superseded:
                 conn.execute(update(table).where(table.c.id.in_(superseded), free)
                              .values(sent_at=now, last_error="superseded"))
             if parked:
-                posted = select(SlackRef.key).where(col(SlackRef.key) == bindparam("key")).exists()
+                posted = select(col(SlackRef.key)).where(col(SlackRef.key) == bindparam("key")).exists()
                 conn.execute(update(table).where(table.c.id == rid, free, ~posted).values(
                     waits_for=bindparam("key"), not_before=now + PARKED), parked)
                 late = [p["rid"] for p in parked if p["late"]]
@@ -218,7 +248,7 @@ class OutboxSender:
         now = self.clock.now()
         with session_scope(self.engine) as s:
             s.execute(update(OutboxMessage)
-                      .where(col(OutboxMessage.waits_for).in_(select(SlackRef.key)),
+                      .where(col(OutboxMessage.waits_for).in_(select(col(SlackRef.key))),
                              col(OutboxMessage.sent_at).is_(None))
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))
@@ -234,9 +264,18 @@ class OutboxSender:
                 row.sent_at = now
                 if row.store_as and result is not None:
                     self._store(s, row.store_as, result)
+                entry = self.renderers.get(row.payload.get("renderer", "")) if row.op == Op.RENDER else None
+                if entry and entry.after_sent and result is not None:
+                    entry.after_sent(s, row.payload, result)
                 return
             row.attempts += 1
             row.last_error = error.error if isinstance(error, SlackCallFailed) else type(error).__name__
+            if isinstance(error, PROGRAMMING_ERRORS):
+                # A bug, not Slack: trying again would fail the same way for minutes.
+                row.failed, row.last_error = True, f"{type(error).__name__}: {error}"[:1000]
+                log.error("outbox %s %s cannot be sent (programming error); failed: %s", row.id, row.op,
+                          row.last_error, exc_info=error)
+                return
             permanent = isinstance(error, SlackCallFailed) and error.permanent
             if permanent or row.attempts >= MAX_ATTEMPTS:
                 row.failed = True
@@ -257,5 +296,3 @@ class OutboxSender:
         s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
                                               col(OutboxMessage.sent_at).is_(None))
                   .values(waits_for=None, not_before=self.clock.now()))
-        for hook in self.on_stored:
-            hook(s, key, result)

@@ -6,6 +6,8 @@ over them key by key, then the whole is validated so a mistake names its field.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,10 +15,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from storage.vocab import Risk, Severity, StageName
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
-RiskName = Literal["low", "medium", "high", "critical"]
-SeverityName = Literal["P0", "P1", "P2", "P3"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -34,7 +35,7 @@ class RiskLevel(_Strict):
 
 
 class Stage(_Strict):
-    name: Literal["dev", "staging", "canary", "production"]
+    name: StageName
     label: str
     production: bool = False
     requires_approval: bool = False
@@ -45,21 +46,36 @@ class Stage(_Strict):
 
 
 class ChecklistItem(_Strict):
-    text: str
+    """One checklist item; ticks are stored by ``id``, so items may be reordered or relabelled."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+    label: str = Field(min_length=1, max_length=200)
     # Ticked by this check passing, not by hand.
     check: str | None = None
 
 
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "item"
+
+
+def _with_id(item: Any) -> Any:
+    # An item given as {label, check} without an id gets its label in snake_case, as a string does.
+    if isinstance(item, dict) and "id" not in item and isinstance(item.get("label"), str):
+        return {"id": _slug(item["label"]), **item}
+    return item
+
+
 class ChecklistSection(_Strict):
     section: str
-    items: list[str | ChecklistItem] = Field(min_length=1)
+    items: list[ChecklistItem] = Field(min_length=1)
 
-    def labels(self) -> list[str]:
-        """The items' texts."""
-        return [i if isinstance(i, str) else i.text for i in self.items]
-
-
-StageName = Literal["dev", "staging", "canary", "production"]
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        # A plain string is an item whose id is its label in snake_case.
+        if isinstance(value, list):
+            return [{"id": _slug(v), "label": v} if isinstance(v, str) else _with_id(v) for v in value]
+        return value
 
 
 class Check(_Strict):
@@ -80,12 +96,12 @@ class Check(_Strict):
 class Monitoring(_Strict):
     default_service: str | None = Field(default=None, max_length=64)
     open_incident_for: list[str] = ["critical"]
-    incident_severity: SeverityName = "P1"
+    incident_severity: Severity = Severity.P1
 
 
 class Freeze(_Strict):
     days: list[str] = ["fri"]
-    emergency_severities: list[SeverityName] = ["P0", "P1"]
+    emergency_severities: list[Severity] = [Severity.P0, Severity.P1]
 
     @field_validator("days", mode="before")
     @classmethod
@@ -101,17 +117,24 @@ class Freeze(_Strict):
         return days
 
 
-class Severity(_Strict):
+class SeverityPolicy(_Strict):
     label: str
     response_seconds: int | None = Field(default=None, ge=0)
-    hotfix_start_stage: Literal["dev", "staging", "canary"] = "dev"
+    hotfix_start_stage: StageName = StageName.DEV
     status_interval_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("hotfix_start_stage")
+    @classmethod
+    def _before_production(cls, value: StageName) -> StageName:
+        if value == StageName.PRODUCTION:
+            raise ValueError("a hotfix starts before production (dev, staging or canary)")
+        return value
 
 
 class WarRoom(_Strict):
     incidents_channel: str = "incidents"
     status_interval_seconds: int = Field(default=900, ge=1)
-    responders: dict[SeverityName, list[str]] = {}
+    responders: dict[Severity, list[str]] = {}
 
 
 class Postmortem(_Strict):
@@ -132,11 +155,11 @@ class Policy(_Strict):
     """The validated policy; every workflow reads its rules from here."""
 
     timezone: str = "UTC"
-    risk_levels: dict[RiskName, RiskLevel]
+    risk_levels: dict[Risk, RiskLevel]
     stages: list[Stage] = Field(min_length=2)
     checklist: list[ChecklistSection]
     freeze: Freeze
-    severities: dict[SeverityName, Severity]
+    severities: dict[Severity, SeverityPolicy]
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
@@ -145,9 +168,13 @@ class Policy(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
-        missing = {"low", "medium", "high", "critical"} - set(self.risk_levels)
+        missing = set(Risk) - set(self.risk_levels)
         if missing:
-            raise ValueError(f"risk_levels lacks {sorted(missing)}")
+            raise ValueError(f"risk_levels lacks {sorted(str(m) for m in missing)}")
+        ids = [item.id for sec in self.checklist for item in sec.items]
+        doubled = sorted({i for i in ids if ids.count(i) > 1})
+        if doubled:
+            raise ValueError(f"checklist: each item id may appear once; {doubled} appear more often")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError("stages: each stage may appear once")
@@ -159,7 +186,7 @@ class Policy(_Strict):
         self._check_checks(names)
         return self
 
-    def _check_checks(self, stages: list[str]) -> None:
+    def _check_checks(self, stages: Sequence[str]) -> None:
         names = [c.name for c in self.checks]
         if len(set(names)) != len(names):
             raise ValueError("checks: each check name may appear once")
@@ -174,12 +201,16 @@ class Policy(_Strict):
                 raise ValueError(f"checks.{i} ({check.name}) is post_deploy: say which stage it verifies (stage:)")
         for sec in self.checklist:
             for item in sec.items:
-                if isinstance(item, ChecklistItem) and item.check and item.check not in names:
-                    raise ValueError(f"checklist item {item.text!r} names unknown check {item.check!r}")
+                if item.check and item.check not in names:
+                    raise ValueError(f"checklist item {item.label!r} names unknown check {item.check!r}")
 
     def check(self, name: str) -> Check | None:
         """The check called ``name``, if the policy has one."""
         return next((c for c in self.checks if c.name == name), None)
+
+    def checklist_item(self, item_id: str) -> ChecklistItem | None:
+        """The checklist item with ``item_id``, if the policy lists it."""
+        return next((i for sec in self.checklist for i in sec.items if i.id == item_id), None)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""
@@ -187,13 +218,13 @@ class Policy(_Strict):
 
     def next_stage(self, name: str) -> Stage | None:
         """The stage after ``name``, or None at the last one."""
-        names = [s.name for s in self.stages]
+        names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
 
-    def interval_for(self, severity: str) -> int:
+    def interval_for(self, severity: Severity) -> int:
         """Seconds between war-room status updates for this severity."""
-        sev = self.severities.get(severity)  # type: ignore[call-overload]
+        sev = self.severities.get(severity)
         return (sev and sev.status_interval_seconds) or self.war_room.status_interval_seconds
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -12,6 +12,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from storage.vocab import Severity
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -43,6 +44,14 @@ class Settings(BaseSettings):
     checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
     bake_minutes: int | None = Field(default=None, ge=0, alias="WARROOM_BAKE_MINUTES")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
+    # The HTTP edge (bot/edge.py): body limits in bytes, request rates per client address
+    # (requests per second refilled, burst = bucket size; a rate of 0 turns the limit off).
+    max_body: int = Field(default=1_048_576, ge=1024, alias="WARROOM_MAX_BODY_BYTES")
+    hooks_max_body: int = Field(default=5_242_880, ge=1024, alias="WARROOM_HOOKS_MAX_BODY_BYTES")
+    api_rate: float = Field(default=10.0, ge=0, alias="WARROOM_API_RATE")
+    api_burst: int = Field(default=100, ge=1, alias="WARROOM_API_BURST")
+    hooks_rate: float = Field(default=20.0, ge=0, alias="WARROOM_HOOKS_RATE")
+    hooks_burst: int = Field(default=200, ge=1, alias="WARROOM_HOOKS_BURST")
 
     @field_validator("approvers", "freeze_days", mode="before")
     @classmethod
@@ -93,7 +102,7 @@ class Settings(BaseSettings):
         if self.status_interval:
             war_room["status_interval_seconds"] = self.status_interval
             # The environment sets one cadence for every severity.
-            overrides["severities"] = {s: {"status_interval_seconds": None} for s in ("P0", "P1", "P2", "P3")}
+            overrides["severities"] = {s.value: {"status_interval_seconds": None} for s in Severity}
         if self.incidents_channel:
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:
@@ -112,10 +121,10 @@ class Settings(BaseSettings):
         return bool(self.slack_bot_token and self.slack_signing_secret)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings (and validate the policy) or raise ConfigError naming the setting."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "settings"

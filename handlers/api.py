@@ -17,13 +17,13 @@ from bot.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
-    UsageError,
     WarroomError,
 )
-from bot.releases.service import ReleaseView
+from bot.ids import query_limit
+from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
-from handlers import openapi, write_api
+from handlers import incident_api, openapi, write_api
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -86,13 +86,10 @@ def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str =
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    """The /api routes; other workflows append theirs through ``extra_routes``."""
+    """The /api routes of every workflow, behind the bearer token."""
 
     def list_releases(request: Request) -> Any:
-        try:
-            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
-        except ValueError as exc:
-            raise UsageError("limit must be a number") from exc
+        limit = query_limit(request.query_params.get("limit"))
         return {"releases": [release_json(v) for v in services.releases.recent(limit)]}
 
     def get_release(request: Request) -> Any:
@@ -110,7 +107,7 @@ def routes(services: Services) -> list[BaseRoute]:
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),
     ]
-    for path, endpoint in extra_routes(services):
+    for path, endpoint in incident_api.routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
     out.extend(write_api.routes(services, guarded, release_json))
     spec = openapi.document()
@@ -120,12 +117,3 @@ def routes(services: Services) -> list[BaseRoute]:
 
     out.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     return out
-
-
-def extra_routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
-    """Routes from other workflows (incidents) when they are present."""
-    try:
-        from handlers import incident_api
-    except ImportError:
-        return []
-    return incident_api.routes(services)

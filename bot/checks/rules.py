@@ -89,7 +89,7 @@ def newer(stored_at: Any, stored_state: str, at: Any, state: str) -> bool:
     if stored_at is None or at is None:
         return not (stored_state in TERMINAL and state not in TERMINAL and at is None)
     if at != stored_at:
-        return at > stored_at
+        return bool(at > stored_at)
     return state in TERMINAL or stored_state not in TERMINAL
 
 

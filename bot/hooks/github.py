@@ -18,7 +18,7 @@ from bot.hooks.common import OPEN_SHAS, dig, open_release_for, parse_time, text
 from bot.releases.state import ACTIVE
 from bot.tx import Origin, Tx
 from storage.db import is_postgres
-from storage.models import CommitRecord, InboundEvent, Release
+from storage.models import CommitRecord, InboundEvent, Release, table_of
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
 GITHUB = Origin(user="github", source="hook:github")
@@ -72,8 +72,8 @@ class GitHubProcessor:
             if _SHA.match(sha) and at:
                 rows.append({"sha": sha, "repo": repo, "committed_at": at.astimezone(UTC)})
         if rows:
-            table = CommitRecord.__table__  # type: ignore[attr-defined]
-            dialect_insert = pg_insert if is_postgres(tx.session.get_bind()) else sqlite_insert  # type: ignore[arg-type]
+            table = table_of(CommitRecord)
+            dialect_insert = pg_insert if is_postgres(tx.session.get_bind()) else sqlite_insert
             tx.session.connection().execute(dialect_insert(table).values(rows).on_conflict_do_nothing())
         ref = text(p.get("ref"), 200)
         after = text(p.get("after"), 64)

@@ -40,7 +40,7 @@ def processor(services: Any, inbox: Inbox) -> Any:
         deployment = match(tx, p)
         if deployment is None or deployment.id is None:
             return False
-        status = p.get("deployment_status") if isinstance(p.get("deployment_status"), dict) else {}
+        status: dict[str, Any] = p["deployment_status"] if isinstance(p.get("deployment_status"), dict) else {}
         state = text(status.get("state"), 32)
         url = text(status.get("log_url") or status.get("target_url") or status.get("environment_url"), 1000) or None
         description = text(status.get("description"), 1000) or None

@@ -22,7 +22,7 @@ from sqlmodel import col, select
 from bot.errors import Conflict
 from bot.tx import Database, Tx
 from storage.db import is_postgres
-from storage.models import InboundEvent
+from storage.models import InboundEvent, table_of
 
 log = logging.getLogger(__name__)
 MAX_PER_TICK = 2000
@@ -51,7 +51,7 @@ class Inbox:
             stmt = self._insert.get(conn.dialect.name)
             if stmt is None:
                 # Built once per dialect: the ack path skips SQLAlchemy's statement construction.
-                table = InboundEvent.__table__  # type: ignore[attr-defined]
+                table = table_of(InboundEvent)
                 dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
                 stmt = self._insert[conn.dialect.name] = dialect_insert(table).values(
                     {c: bindparam(c) for c in ("source", "delivery_id", "event", "payload", "attempts",
@@ -94,7 +94,7 @@ class Inbox:
         stmt = (select(InboundEvent).where(col(InboundEvent.processed_at).is_(None))
                 .where((col(InboundEvent.claimed_until).is_(None)) | (col(InboundEvent.claimed_until) <= tx.now))
                 .order_by(col(InboundEvent.received_at), col(InboundEvent.id)).limit(BATCH))
-        if is_postgres(tx.session.get_bind()):  # type: ignore[arg-type]
+        if is_postgres(tx.session.get_bind()):
             stmt = stmt.with_for_update(skip_locked=True)
         return list(tx.session.exec(stmt))
 
@@ -123,7 +123,7 @@ class Inbox:
                 self._failed(tx, event, exc)
                 continue
             outcome[matched].append(event.id or 0)
-        table = InboundEvent.__table__  # type: ignore[attr-defined]
+        table = table_of(InboundEvent)
         for matched, ids in outcome.items():
             if ids:  # one statement per outcome, not one per delivery
                 tx.session.connection().execute(update(table).where(table.c.id.in_(ids)).values(
@@ -141,7 +141,7 @@ class Inbox:
 
     @staticmethod
     def _mark(tx: Tx, event_id: int, **changes: Any) -> None:
-        table = InboundEvent.__table__  # type: ignore[attr-defined]
+        table = table_of(InboundEvent)
         tx.session.connection().execute(update(table).where(table.c.id == event_id).values(**changes))
 
     def events(self, *, matched: bool | None = None, limit: int = 100) -> list[InboundEvent]:

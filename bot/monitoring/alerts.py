@@ -45,12 +45,12 @@ def check_body(data: Any) -> None:
 def parse(data: dict[str, Any]) -> list[Alert]:
     """The alerts of a stored notification (already checked by ``check_body``)."""
     out = []
-    common = data.get("commonAnnotations") if isinstance(data.get("commonAnnotations"), dict) else {}
+    common: dict[str, Any] = data["commonAnnotations"] if isinstance(data.get("commonAnnotations"), dict) else {}
     for raw in data.get("alerts") or []:
         if not isinstance(raw, dict):
             continue
         labels = {text(k, 100): text(v, 500) for k, v in (raw.get("labels") or {}).items()}
-        notes = raw.get("annotations") if isinstance(raw.get("annotations"), dict) else {}
+        notes: dict[str, Any] = raw["annotations"] if isinstance(raw.get("annotations"), dict) else {}
         summary = text(notes.get("summary") or notes.get("description") or common.get("summary")
                        or data.get("title"), 1000)
         fingerprint = text(raw.get("fingerprint"), 128) or hashlib.sha256(

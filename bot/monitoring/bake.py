@@ -18,7 +18,7 @@ def remaining(policy: Policy, release: Release, target: Stage, now: datetime) ->
     here = policy.stage(release.stage)
     if not (target.production and here.production) or release.production_at is None:
         return 0.0
-    bake = timedelta(minutes=policy.risk_levels[release.risk].bake_minutes)  # type: ignore[index]
+    bake = timedelta(minutes=policy.risk_levels[release.risk].bake_minutes)
     return max((release.production_at + bake - now).total_seconds(), 0.0)
 
 
@@ -33,7 +33,7 @@ class Bake:
         left = remaining(self.policy, release, target, tx.now)
         if not left:
             return None
-        minutes = self.policy.risk_levels[release.risk].bake_minutes  # type: ignore[index]
+        minutes = self.policy.risk_levels[release.risk].bake_minutes
         return (f"{target.label} waits for the {self.policy.stage(release.stage).label} to bake "
                 f"{minutes} minutes ({release.risk} risk): {_up(left)} to go.")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
@@ -57,7 +58,7 @@ class MonitoringService:
             if r.status == ACTIVE and self.policy.stage(r.stage).production:
                 out.append(r)
             elif r.status == COMPLETED and r.finished_at:
-                window = timedelta(minutes=self.policy.risk_levels[r.risk].monitor_minutes)  # type: ignore[index]
+                window = timedelta(minutes=self.policy.risk_levels[r.risk].monitor_minutes)
                 if tx.now <= r.finished_at + window:
                     out.append(r)
         return out
@@ -85,7 +86,7 @@ class MonitoringService:
             if alert.severity in self.policy.monitoring.open_incident_for:
                 self._incident(tx, release, row)
             if self.policy.stage(release.stage).auto_rollback:
-                self.inbox.later(lambda v=release.version, r=row: self._auto_rollback(v, r))
+                self.inbox.later(partial(self._auto_rollback, release.version, row))
         return bool(releases)
 
     def _post_firing(self, tx: Tx, release: Release, row: ReleaseAlert) -> None:

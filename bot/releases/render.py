@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from sqlmodel import Session
 
 from bot import blocks as bk
+from bot.ops import Op
 from bot.policy import Policy
 from bot.releases import gates
-from bot.releases.state import ACTIVE, describe
+from bot.releases.state import describe
+from bot.releases.view import ReleaseView, load
 from bot.text import escape, local_time, mention
+from storage.models import Release
+from storage.vocab import ReleaseStatus, ReleaseType
 
-if TYPE_CHECKING:
-    from bot.releases.service import ReleaseView
+# Lines another workflow adds to the announcement's validation status: fn(session, release, now).
+Section = Callable[[Session, Release, datetime], list[str]]
 
-_STATUS_EMOJI = {"active": ":large_blue_circle:", "completed": ":white_check_mark:",
-                 "rolled_back": ":rewind:", "rejected": ":no_entry:"}
+_STATUS_EMOJI = {ReleaseStatus.ACTIVE: ":large_blue_circle:", ReleaseStatus.COMPLETED: ":white_check_mark:",
+                 ReleaseStatus.ROLLED_BACK: ":rewind:", ReleaseStatus.REJECTED: ":no_entry:"}
 
 
 def _plan(view: ReleaseView, policy: Policy) -> str:
@@ -34,12 +41,11 @@ def _checklist(view: ReleaseView, policy: Policy) -> tuple[str, str]:
     validation = ""
     lines = []
     for i, sec in enumerate(policy.checklist):
-        keys = [f"s{i}.i{j}" for j in range(len(sec.items))]
-        done = sum(k in ticked for k in keys)
+        done = sum(item.id in ticked for item in sec.items)
         if i == 0:
-            validation = f"*Validation status*\n{sec.section}: {done}/{len(keys)} done"
-        items = ", ".join(("☑ " if k in ticked else "☐ ") + item for k, item in zip(keys, sec.labels(), strict=True))
-        lines.append(f"*{sec.section}* ({done}/{len(keys)}): {items}")
+            validation = f"*Validation status*\n{sec.section}: {done}/{len(sec.items)} done"
+        items = ", ".join(("☑ " if item.id in ticked else "☐ ") + item.label for item in sec.items)
+        lines.append(f"*{sec.section}* ({done}/{len(sec.items)}): {items}")
     return validation, "*Release checklist*\n" + "\n".join(lines)
 
 
@@ -48,14 +54,14 @@ def _buttons(view: ReleaseView, policy: Policy) -> list[Any]:
     ref = {"v": r.version, "s": r.stage}
     out: list[Any] = []
     nxt = policy.next_stage(r.stage)
-    if r.status == ACTIVE:
+    if r.status == ReleaseStatus.ACTIVE:
         if nxt:
             out.append(bk.button(f"Promote to {nxt.label}", "release_promote", ref, style="primary"))
         if not policy.stage(r.stage).production:
             out.append(bk.button("Approve", "release_approve", ref))
             out.append(bk.button("Reject", "release_reject", ref))
         out.append(bk.button("Update checklist", "release_checklist", ref))
-    if r.status in (ACTIVE, "completed"):
+    if r.status in (ReleaseStatus.ACTIVE, ReleaseStatus.COMPLETED):
         out.append(bk.button(
             "Rollback", "release_rollback", ref, style="danger",
             confirm=("Roll back?", f"Roll back release {r.version}? You will be asked for a reason.", "Roll back"),
@@ -68,7 +74,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     """The release announcement: summary, plan, approvals, mitigations, checklist, buttons."""
     r = view.release
     tz = policy.timezone
-    kind = "Hotfix" if r.type == "hotfix" else "Release"
+    kind = "Hotfix" if r.type == ReleaseType.HOTFIX else "Release"
     stage = policy.stage(r.stage).label
     text = f"{kind} {r.version}: {describe(r.status)}, stage {stage}, risk {r.risk}"
     fields = [
@@ -89,7 +95,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     blocks.append(bk.section("\n".join([validation, *(extra or [])])))
     blocks.append(bk.section(_plan(view, policy)))
     blocks.append(bk.section(f"*Rollback plan*\n{escape(r.rollback_plan) or 'Redeploy the previous version.'}"))
-    mitigations = policy.risk_levels[r.risk].mitigations  # type: ignore[index]
+    mitigations = policy.risk_levels[r.risk].mitigations
     blocks.append(bk.section(f"*Mitigations ({r.risk} risk)*\n" + "\n".join(f"• {m}" for m in mitigations)))
     blocks.append(bk.section(checklist))
     notes = [f"Approved by {mention(a.user_id)} at {local_time(a.at, tz)}" for a in view.approvals]
@@ -99,7 +105,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     if r.rollback_reason:
         notes.append(f":rewind: Rolled back by {mention(r.rolled_back_by)}: {escape(r.rollback_reason)}")
     day = gates.frozen_today(policy, now)
-    if day and r.status == ACTIVE:
+    if day and r.status == ReleaseStatus.ACTIVE:
         notes.append(f":snowflake: Production freeze today ({day})")
     if notes:
         blocks.append(bk.context(*notes))
@@ -107,6 +113,20 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     if buttons:
         blocks.append(bk.actions(*buttons, block_id=f"release:{r.id}"))
     return text, bk.to_dicts(blocks)
+
+
+def announcement_call(s: Session, args: dict[str, Any], policy: Policy, now: datetime,
+                      sections: Sequence[Section] = ()) -> tuple[Op, dict[str, Any]] | None:
+    """Outbox renderer: the announcement as it stands when sent (a post, or an update in place);
+    ``sections`` add lines of other workflows (checks, alerts, bake time) to its validation status."""
+    release = s.get(Release, args["release_id"])
+    if release is None:
+        return None
+    extra = [line for section in sections for line in section(s, release, now)]
+    text, blocks = announcement(load(s, release, policy), policy, now, extra)
+    if args.get("ts"):
+        return Op.UPDATE, {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
+    return Op.POST, {"channel": args["channel"], "text": text, "blocks": blocks}
 
 
 def status_line(view: ReleaseView, policy: Policy) -> str:

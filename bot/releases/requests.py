@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import UsageError
 from bot.text import clip, escape
+from storage.vocab import ReleaseType, Risk, Severity
 
 VERSION_MAX = 64
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-RISKS = ("low", "medium", "high", "critical")
-TYPES = ("major", "minor", "patch", "hotfix")
-SEVERITIES = ("P0", "P1", "P2", "P3")
+RISKS = tuple(Risk)
+TYPES = tuple(ReleaseType)
+SEVERITIES = tuple(Severity)
 
 
 def check_version(value: str) -> str:
@@ -37,9 +37,9 @@ class StartRelease(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str
-    type: Literal["major", "minor", "patch", "hotfix"] = "minor"
-    risk: Literal["low", "medium", "high", "critical"] = "medium"
-    severity: Literal["P0", "P1", "P2", "P3"] | None = None
+    type: ReleaseType = ReleaseType.MINOR
+    risk: Risk = Risk.MEDIUM
+    severity: Severity | None = None
     incident_id: int | None = Field(default=None, ge=1)
     summary: str = Field(default="", max_length=2000)
     breaking_changes: str = Field(default="", max_length=1000)
@@ -59,7 +59,7 @@ class StartRelease(BaseModel):
     def build(cls, **fields: object) -> StartRelease:
         """Validate, turning pydantic's error into a UsageError that names the field."""
         try:
-            return cls(**fields)  # type: ignore[arg-type]
+            return cls.model_validate(fields)
         except UsageError:
             raise
         except ValidationError as exc:

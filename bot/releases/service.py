@@ -6,43 +6,31 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
-from bot.releases import gates, modals, render
+from bot.releases import gates
+from bot.releases.render import Section
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
+from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, approvals_of, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release
+from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
+from storage.vocab import ReleaseType
 
-
-@dataclass(frozen=True)
-class ReleaseView:
-    """A release with its approvals, as shown in Slack and the API."""
-
-    release: Release
-    approvals: list[Approval]
-    needed: int
-
-
-ANNOUNCEMENT = "release_announcement"
-
-
-def announcement_key(release_id: int) -> str:
-    """The SlackRef key of a release's announcement message."""
-    return f"release:{release_id}:announcement"
+# fn(tx, release, action, origin), run inside the release's transaction.
+ReleaseListener = Callable[[Tx, Release, str, Origin], None]
 
 
 def _update_pending(tx: Tx, key: str) -> bool:
     """An update of ``key`` is queued for a moment from now: it renders the state as it is when
     sent, so it carries this change too (the margin keeps clear of one being sent right now)."""
-    table = OutboxMessage.__table__  # type: ignore[attr-defined]
+    table = table_of(OutboxMessage)
     soon = tx.now + timedelta(seconds=0.5)
     return tx.session.connection().execute(
         select(table.c.id).where(table.c.coalesce_key == key, table.c.sent_at.is_(None),
@@ -56,14 +44,16 @@ class ReleaseService:
     def __init__(self, db: Database, policy: Policy, is_approver: Callable[[str], bool]) -> None:
         self.db = db
         self.policy = policy
+        # May ask Slack (members of a user group, cached briefly): asked before a transaction
+        # starts, never while it holds the write lock.
         self.is_approver = is_approver
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
-        self.listeners: list[Callable[[Tx, Release, str, Origin], None]] = []
+        self.listeners: list[ReleaseListener] = []
         # Further gates (checks, alerts, bake time): fn(tx, release, target) -> why not, or None.
         self.gates: list[Callable[[Tx, Release, Stage], str | None]] = []
-        # Announcement sections from other workflows (checks' live validation status).
-        self.sections: list[Callable[[Session, Release, datetime], list[str]]] = []
+        # Announcement sections from other workflows (checks' live validation status, alerts, bake).
+        self.sections: list[Section] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -106,10 +96,10 @@ class ReleaseService:
                 if incident is None:
                     raise NotFound(f"There is no incident {req.incident_id}.")
                 severity = severity or incident.severity
-            if req.type == "hotfix":
+            if req.type == ReleaseType.HOTFIX:
                 if severity is None:
                     raise UsageError("A hotfix needs a severity: add `severity=P0..P3` or `incident=<id>`.")
-                stage = self.policy.severities[severity].hotfix_start_stage  # type: ignore[index]
+                stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
             release = Release(
@@ -126,8 +116,8 @@ class ReleaseService:
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
                      version=release.version, risk=release.risk, type=release.type)
             self._emit(tx, release, "start", origin)
-            tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
-                    channel=release.channel_id)
+            tx.slack.render(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
+                            channel=release.channel_id)
             self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
@@ -145,7 +135,7 @@ class ReleaseService:
                 raise InvalidTransition(f"Release {release.version} is at the last stage already.")
             final = self.policy.next_stage(target.name) is None
             status = next_status(release.version, release.status, "complete" if final else "promote")
-            approvals = len(self._approvals(tx.session, release))
+            approvals = len(approvals_of(tx.session, release))
             why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
             for gate in self.gates:
                 why = why or gate(tx, release, target)
@@ -168,15 +158,17 @@ class ReleaseService:
 
     def approve(self, version: str, origin: Origin) -> ReleaseView:
         """Record one approval; the requester and non-approvers are refused."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "approve")
+            self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
                                         "approvals are given before production.")
-            approvals = self._approvals(tx.session, release)
+            approvals = approvals_of(tx.session, release)
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
             approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
@@ -191,10 +183,12 @@ class ReleaseService:
 
     def reject(self, version: str, origin: Origin, reason: str = "") -> ReleaseView:
         """An approver stops the release before production."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "reject")
+            self._check_approver(release, origin.user, approver, "reject")
             status = next_status(release.version, release.status, "reject")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production; roll it back instead.")
@@ -215,10 +209,13 @@ class ReleaseService:
         if len(reason) > 1000:
             raise UsageError("Keep the rollback reason under 1,000 characters.")
 
+        # warroom's own rollback needs no approver (and no directory lookup).
+        approver = automatic or self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            if not automatic and not self.is_approver(origin.user):
+            if not approver:
                 raise PermissionDenied("Only an approver may roll back a release.")
             before = release.status
             status = next_status(release.version, release.status, "rollback")
@@ -228,7 +225,7 @@ class ReleaseService:
                      reason=reason, automatic=automatic)
             who = "warroom (automatic)" if automatic else mention(origin.user)
             text = f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}"
-            tx.send("post", channel=release.channel_id, text=text)
+            tx.slack.post(release.channel_id, text)
             self._emit(tx, release, "rollback", origin)
             self._announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
@@ -240,10 +237,12 @@ class ReleaseService:
         if not reason:
             raise UsageError(f"An override needs a reason: `/release override {version} <reason>`.")
 
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "override the freeze for")
+            self._check_approver(release, origin.user, approver, "override the freeze for")
             next_status(release.version, release.status, "override_freeze")
             override = {"by": origin.user, "reason": reason[:1000], "at": tx.now.isoformat()}
             tx.save(release, freeze_override=override, updated_at=tx.now)
@@ -280,43 +279,47 @@ class ReleaseService:
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def ask_reason(self, action: str, version: str, origin: Origin, trigger_id: str) -> None:
-        """Open the reason form for a rollback, rejection or override, if this user may do it."""
+    def check_reasoned(self, action: str, version: str, origin: Origin) -> ReleaseView:
+        """Whether ``origin.user`` may roll back, reject or override ``version`` now (raises if not):
+        asked before the reason form opens, so nobody writes a reason for nothing."""
         verbs = {"rollback": "rollback", "reject": "reject", "override": "override_freeze"}
-        with self.db.transaction() as tx:
-            release = self._find(tx.session, version)
+        if action not in verbs:
+            raise UsageError("That button is out of date; run the command again.")
+        approver = self.is_approver(origin.user)
+        with self.db.read() as s:
+            release = self._find(s, version)
             if action == "rollback":
-                if not self.is_approver(origin.user):
+                if not approver:
                     raise PermissionDenied("Only an approver may roll back a release.")
             else:
-                self._check_approver(release, origin.user, action)
+                self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
-            tx.send("open_view", trigger_id=trigger_id, view=modals.reason_modal(action, release.version))
+            return self._view(s, release)
 
     # --- helpers -----------------------------------------------------------------------
     def find(self, s: Session, version: str) -> Release:
         """The release called ``version`` in this session, or NotFound."""
         return self._find(s, version)
 
-    def check_approver(self, release: Release, user: str, verb: str) -> None:
-        """PermissionDenied unless ``user`` is an approver other than the requester."""
-        self._check_approver(release, user, verb)
+    def check_approver(self, release: Release, user: str, approver: bool, verb: str) -> None:
+        """PermissionDenied unless ``user`` is an approver (``approver``, asked before the
+        transaction) other than the requester."""
+        self._check_approver(release, user, approver, verb)
 
     def refresh(self, tx: Tx, release: Release, event: str | None = None, *, delay: float = 0) -> None:
         """Queue the in-place (coalesced) update of the announcement, and a thread line if given;
         ``delay`` lets a burst of changes (CI reports) become one update."""
         key = announcement_key(release.id or 0)
         if not (delay and _update_pending(tx, key)):
-            tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                    coalesce=key, delay=delay)
+            tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                            coalesce=key, delay=delay)
         if event:
             self._thread(tx, release, event)
 
     def thread(self, tx: Tx, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
         """Post in the release's thread (after the announcement exists)."""
         key = announcement_key(release.id or 0)
-        extra = {"blocks": blocks} if blocks else {}
-        tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text, **extra)
+        tx.slack.post(ref(key, "channel"), text, blocks or None, thread_ts=ref(key, "ts"))
 
     def _find(self, s: Session, version: str) -> Release:
         version = check_version(version)
@@ -325,21 +328,17 @@ class ReleaseService:
             raise NotFound(f"There is no release {version}. `/release list` shows recent ones.")
         return release
 
-    def _approvals(self, s: Session, release: Release) -> list[Approval]:
-        return list(s.exec(select(Approval).where(Approval.release_id == release.id)
-                           .order_by(col(Approval.at), col(Approval.id))).all())
-
     def _view(self, s: Session, release: Release) -> ReleaseView:
-        return ReleaseView(release, self._approvals(s, release), gates.approvals_needed(self.policy, release.risk))
+        return load(s, release, self.policy)
 
     def _past_approval(self, release: Release) -> bool:
         return self.policy.stage(release.stage).production or release.status == COMPLETED
 
-    def _check_approver(self, release: Release, user: str, verb: str) -> None:
+    def _check_approver(self, release: Release, user: str, approver: bool, verb: str) -> None:
         if user == release.requested_by:
             raise PermissionDenied(f"You started {release.version}, so you cannot {verb} it; "
                                    "another approver must (four eyes).")
-        if not self.is_approver(user):
+        if not approver:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
 
     def _emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
@@ -348,24 +347,11 @@ class ReleaseService:
 
     def _thread(self, tx: Tx, release: Release, text: str) -> None:
         key = announcement_key(release.id or 0)
-        tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text)
+        tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
 
     def _announce(self, tx: Tx, release: Release, event: str) -> None:
         """Queue the in-place update of the announcement and a timeline line in its thread."""
         key = announcement_key(release.id or 0)
-        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                coalesce=key)
+        tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                        coalesce=key)
         self._thread(tx, release, event)
-
-    def render_announcement(self, s: Session, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Outbox renderer: the announcement as it stands when sent (post, or update in place)."""
-        release = s.get(Release, args["release_id"])
-        if release is None:
-            return None
-        now = self.db.clock.now()
-        extra = [line for section in self.sections for line in section(s, release, now)]
-        text, blocks = render.announcement(self._view(s, release), self.policy, now, extra)
-        if args.get("ts"):
-            return "update", {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
-        return "post", {"channel": args["channel"], "text": text, "blocks": blocks}
-

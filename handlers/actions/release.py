@@ -27,16 +27,19 @@ def register(app: App, services: Services) -> None:
         services.releases.approve(button_value(body).get("v", ""), origin(body, SOURCE))
         ack()
 
+    def ask_reason(action: str, body: dict[str, Any]) -> None:
+        # Checked first, so nobody writes a reason for something they may not do.
+        view = services.releases.check_reasoned(action, button_value(body).get("v", ""), origin(body, SOURCE))
+        services.open_modal(body["trigger_id"], modals.reason_modal(action, view.release.version))
+
     @app.action("release_reject")
     def reject(ack: Ack, body: dict[str, Any]) -> None:
-        services.releases.ask_reason("reject", button_value(body).get("v", ""), origin(body, SOURCE),
-                                     body["trigger_id"])
+        ask_reason("reject", body)
         ack()
 
     @app.action("release_rollback")
     def rollback(ack: Ack, body: dict[str, Any]) -> None:
-        services.releases.ask_reason("rollback", button_value(body).get("v", ""), origin(body, SOURCE),
-                                     body["trigger_id"])
+        ask_reason("rollback", body)
         ack()
 
     @app.action("release_checklist")

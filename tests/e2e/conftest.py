@@ -32,6 +32,10 @@ BASE_ENV = {
     # Scenario tests post many messages into one channel in a few seconds; the pacing that
     # keeps a real workspace under Slack's 1 message/s/channel is tested on its own.
     "WARROOM_SLACK_CHANNEL_RATE": "200",
+    # Every request in these tests comes from one loopback address; the per-source request limits
+    # on /api and /hooks are tested on their own (tests/security, tests/test_edge.py).
+    "WARROOM_API_RATE": "0",
+    "WARROOM_HOOKS_RATE": "0",
 }
 
 

@@ -11,7 +11,7 @@ from bot.clock import Clock
 from bot.errors import GateBlocked
 from bot.policy import load_policy
 from bot.releases.requests import StartRelease
-from tests.incidents.conftest import make_services, who
+from tests.support import make_services, who
 
 
 def test_production_waits_for_the_canary_to_bake(database_url: str) -> None:
@@ -84,17 +84,17 @@ def test_a_checklist_item_that_names_a_check_follows_it_not_the_form(database_ur
     policy = tmp_path / "policy.yml"
     policy.write_text("checks:\n  - {name: tests, match: 'CI / test*', required_for: canary}\n"
                       "checklist:\n  - section: Pre-release validation\n"
-                      "    items: [{text: Tests pass, check: tests}, Security scan clean]\n")
+                      "    items: [{label: Tests pass, check: tests}, Security scan clean]\n")
     s = make_services(database_url, WARROOM_CONFIG=str(policy))
     s.releases.start(StartRelease.build(version="v1", channel_id="C1"), who("U0REQ"))
     # Ticking by hand ticks the plain item only.
-    view = s.releases.set_checklist("v1", who("U0REQ"), ["s0.i0", "s0.i1"])
-    assert sorted(view.release.checklist) == ["s0.i1"]
+    view = s.releases.set_checklist("v1", who("U0REQ"), ["tests_pass", "security_scan_clean"])
+    assert sorted(view.release.checklist) == ["security_scan_clean"]
     report_now(s.checks, "v1", CheckReport(release="v1", check="CI / test (3.12)", state="passed"), who("ci"))
     checklist = s.releases.get("v1").release.checklist
-    assert checklist["s0.i0"]["by"] == "check:tests"
+    assert checklist["tests_pass"]["by"] == "check:tests"
     # ...and unticking by hand leaves it: it follows the check.
-    assert "s0.i0" in s.releases.set_checklist("v1", who("U0REQ"), []).release.checklist
+    assert "tests_pass" in s.releases.set_checklist("v1", who("U0REQ"), []).release.checklist
     report_now(s.checks, "v1", CheckReport(release="v1", check="tests", state="failed"), who("ci"))
-    assert "s0.i0" not in s.releases.get("v1").release.checklist
+    assert "tests_pass" not in s.releases.get("v1").release.checklist
     s.db.engine.dispose()

@@ -9,7 +9,7 @@ from bot.clock import Clock
 from bot.hooks.inbox import MAX_ATTEMPTS
 from bot.tx import Origin, Tx
 from storage.models import AuditEntry, InboundEvent
-from tests.incidents.conftest import make_services
+from tests.support import make_services
 
 
 def test_one_bad_delivery_does_not_hold_up_the_others(database_url: str) -> None:
