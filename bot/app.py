@@ -18,9 +18,13 @@ from starlette.routing import Mount, Route
 import handlers
 from bot.checks.service import ChecksService
 from bot.clock import Clock
+from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.edge import EdgeLimits, Limit
+from bot.executors.config import resolve_executors
+from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
+from bot.hooks import github_deployments
 from bot.hooks.checks import CheckReportProcessor
 from bot.hooks.github import GitHubProcessor
 from bot.hooks.inbox import Inbox
@@ -30,19 +34,21 @@ from bot.incidents import view as incident_view
 from bot.incidents.service import IncidentService
 from bot.monitoring.bake import Bake
 from bot.monitoring.service import MonitoringService
+from bot.ops import Op
 from bot.outbox import OutboxSender
 from bot.pacing import ChannelPacer
 from bot.policy import Policy
 from bot.releases import render as release_render
 from bot.releases.render import Section
 from bot.releases.service import ReleaseService
+from bot.releases.tasks import TaskService
 from bot.releases.view import ANNOUNCEMENT
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api, hooks, slack_events
+from handlers import api, deploy_hooks, hooks, slack_events
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -69,19 +75,29 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     releases = ReleaseService(db, policy, directory.is_approver)
     incidents = IncidentService(db, policy, releases, settings.templates)
     releases.listeners.append(incidents.on_release_event)
+    register_renderers(outbox, policy, clock, releases.sections)
+    deployments = DeploymentService(db, releases)
+    executors = ExecutorClient(resolve_executors(policy), settings.github_api_url, settings.public_url)
+    # The outbox delivers executor requests; the deployment service hears what they answered.
+    executors.wanted, executors.on_accepted, executors.on_refused = (deployments.wanted, deployments.accepted,
+                                                                     deployments.refused)
+    outbox.targets[Op.WEBHOOK] = executors.webhook
+    outbox.targets[Op.GITHUB] = executors.github
+    tasks = TaskService(db, policy, directory.is_member, releases.announce)
     inbox = Inbox(db)
     checks = ChecksService(releases, policy)
     monitoring = MonitoringService(releases, policy, inbox)
-    _connect_evidence(releases, inbox, checks, monitoring, policy)
-    register_renderers(outbox, policy, clock, releases.sections)
+    _connect_evidence(releases, inbox, checks, monitoring, deployments, policy)
     return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
-                    directory=directory, tokens=tokens, releases=releases, incidents=incidents, inbox=inbox,
-                    checks=checks, monitoring=monitoring)
+                    directory=directory, tokens=tokens, releases=releases, incidents=incidents,
+                    deployments=deployments, executors=executors, tasks=tasks, inbox=inbox, checks=checks,
+                    monitoring=monitoring)
 
 
 def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksService, monitoring: MonitoringService,
-                      policy: Policy) -> None:
-    """Inbound deliveries and what they feed: checks on releases, alerts on their services, bake time."""
+                      deployments: DeploymentService, policy: Policy) -> None:
+    """Inbound deliveries and what they feed: checks on releases, alerts on their services, bake time,
+    and GitHub's deployment statuses for the executors."""
     releases.listeners.append(checks.on_release)
     releases.gates.append(checks.gate)
     releases.sections.append(checks.section)
@@ -89,7 +105,9 @@ def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksServ
     bake = Bake(policy)
     releases.gates.append(bake.gate)
     releases.sections.append(bake.section)
-    inbox.processors["github"] = GitHubProcessor(checks)
+    github = GitHubProcessor(checks)
+    github.extra["deployment_status"] = github_deployments.processor(deployments, inbox)
+    inbox.processors["github"] = github
     inbox.processors["checks"] = CheckReportProcessor(checks)
     inbox.processors["alertmanager"] = inbox.processors["grafana"] = monitoring.process
 
@@ -109,6 +127,7 @@ def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock, secti
 def register_jobs(due: DueWork, services: Services) -> None:
     """The due work every process runs (each job claims rows, so replicas share it)."""
     due.add("incident-due", services.incidents.run_due)
+    due.add("deployment-timeouts", services.deployments.expire_due)
     due.add("inbound", services.inbox.run_due)
 
 
@@ -203,7 +222,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
             Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
-            Mount("/hooks", routes=hooks.routes(services)),
+            Mount("/hooks", routes=[*hooks.routes(services), *deploy_hooks.routes(services)]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],

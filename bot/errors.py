@@ -39,3 +39,15 @@ class GateBlocked(WarroomError):
 
 class Conflict(WarroomError):
     """Someone else changed the row first; the caller may retry."""
+
+
+class Unauthorized(WarroomError):
+    """A hook's token or signature is missing or wrong (HTTP 401)."""
+
+
+class DeploymentFinished(InvalidTransition):
+    """A report arrived for a deployment that has finished already; ``state`` is where it ended."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state

@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +58,18 @@ _GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_C
                             Op.PIN, Op.UPLOAD, Op.OPEN_VIEW})
 
 
+Target = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class TargetFailed(Exception):
+    """A non-Slack delivery failed; ``permanent`` ones are not retried."""
+
+    def __init__(self, error: str, *, permanent: bool) -> None:
+        super().__init__(error)
+        self.error = error
+        self.permanent = permanent
+
+
 class _Unresolved(Exception):
     """A referenced message has not been posted yet."""
 
@@ -96,6 +109,11 @@ class OutboxSender:
         self.clock = clock
         self.batch = batch
         self.renderers: dict[str, RendererEntry] = {}
+        # Non-Slack ops (executor webhooks, GitHub): op -> deliver(args) -> result. Consulted
+        # before the Slack gateway; they raise TargetFailed, and are retried without giving up
+        # on temporary failures (an executor that is down for a while must not lose a request).
+        self.targets: dict[str, Target] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warroom-outbox-target")
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,19 +162,31 @@ class OutboxSender:
     def drain_once(self) -> bool:
         """Send what is due now; True when anything was sent (so there may be more to do)."""
         ready = self._claim()
-        for row_id, op, args in ready:
-            result: dict[str, Any] | None = None
-            error: Exception | None = None
-            try:
-                call = self._render_one(op, args)
-                if call is not None:
-                    result = self._verb(call[0])(**call[1])
-            except Exception as exc:  # recorded on the row; connection trouble is retried
-                error = exc
-            self._record(row_id, result, error)
+        # Requests to other systems go out side by side, so one slow executor (or a burst of
+        # them) does not hold up the Slack calls behind it, nor each other.
+        remote = [self._pool.submit(self._deliver, *row) for row in ready if row[1] in self.targets]
+        for row in ready:
+            if row[1] not in self.targets:
+                self._deliver(*row)
+        for future in remote:
+            future.result()
         return bool(ready)
 
+    def _deliver(self, row_id: int, op: str, args: dict[str, Any]) -> None:
+        result: dict[str, Any] | None = None
+        error: Exception | None = None
+        try:
+            call = self._render_one(op, args)
+            if call is not None:
+                result = self._verb(call[0])(**call[1])
+        except Exception as exc:  # recorded on the row; connection trouble is retried
+            error = exc
+        self._record(row_id, result, error)
+
     def _verb(self, op: str) -> Callable[..., dict[str, Any]]:
+        target = self.targets.get(op)
+        if target is not None:
+            return lambda **args: target(args)
         if op not in _GATEWAY_VERBS:
             raise KeyError(f"unknown outbox op {op!r}")
         verb: Callable[..., dict[str, Any]] = getattr(self.gateway, op)
@@ -262,6 +292,9 @@ class OutboxSender:
             row.claimed_until = None
             if error is None:
                 row.sent_at = now
+                if row.op in self.targets and "secret" in row.payload:
+                    # A callback token is kept only until the request is out.
+                    row.payload = {k: v for k, v in row.payload.items() if k != "secret"}
                 if row.store_as and result is not None:
                     self._store(s, row.store_as, result)
                 entry = self.renderers.get(row.payload.get("renderer", "")) if row.op == Op.RENDER else None
@@ -269,15 +302,16 @@ class OutboxSender:
                     entry.after_sent(s, row.payload, result)
                 return
             row.attempts += 1
-            row.last_error = error.error if isinstance(error, SlackCallFailed) else type(error).__name__
+            known = error if isinstance(error, (SlackCallFailed, TargetFailed)) else None
+            row.last_error = known.error if known else type(error).__name__
             if isinstance(error, PROGRAMMING_ERRORS):
                 # A bug, not Slack: trying again would fail the same way for minutes.
                 row.failed, row.last_error = True, f"{type(error).__name__}: {error}"[:1000]
                 log.error("outbox %s %s cannot be sent (programming error); failed: %s", row.id, row.op,
                           row.last_error, exc_info=error)
                 return
-            permanent = isinstance(error, SlackCallFailed) and error.permanent
-            if permanent or row.attempts >= MAX_ATTEMPTS:
+            permanent = known is not None and known.permanent
+            if permanent or (row.attempts >= MAX_ATTEMPTS and row.op not in self.targets):
                 row.failed = True
                 log.warning("giving up on outbox %s %s: %s", row.id, row.op, row.last_error)
             else:

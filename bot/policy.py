@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
-from storage.vocab import Risk, Severity, StageName
+from storage.vocab import Risk, Severity, StageName, TaskPhase
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
+PHASES = tuple(TaskPhase)  # in the order the phases happen
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -43,6 +45,64 @@ class Stage(_Strict):
     requires_checklist: list[str] = []
     # A firing alert during this stage requests the rollback without waiting for a person.
     auto_rollback: bool = False
+    # The executor that deploys into this stage (a name under `executors:`); none: manual.
+    executor: str | None = None
+    # How long a deployment may go without a final report before it is marked timed out.
+    timeout_seconds: int = Field(default=1800, ge=1)
+    # Task phases (policy `tasks`) whose every task must be done before promotion into this stage.
+    requires_tasks: list[TaskPhase] = []
+
+
+class Task(_Strict):
+    """A coordination request sent when a release starts: to a person or user group (Slack ID)
+    or to an executor (a `task.requested` webhook)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=150)
+    owner: str = Field(min_length=1, max_length=64)
+    requirements: list[str] = []
+
+
+_REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class WebhookExecutor(_Strict):
+    """A Standard Webhooks-signed HTTP POST to the team's deployer."""
+
+    kind: Literal["webhook"]
+    url: str
+    secret_env: str = Field(pattern=_ENV_NAME)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class GithubActionsExecutor(_Strict):
+    """A workflow_dispatch of one GitHub Actions workflow."""
+
+    kind: Literal["github_actions"]
+    repo: str = Field(pattern=_REPO)
+    workflow: str = Field(min_length=1)
+    ref: str | None = None  # default: the release's ref
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+class GithubDeploymentsExecutor(_Strict):
+    """A GitHub deployment (Deployments API) per request; environment = the stage's name."""
+
+    kind: Literal["github_deployments"]
+    repo: str = Field(pattern=_REPO)
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+Executor = Annotated[WebhookExecutor | GithubActionsExecutor | GithubDeploymentsExecutor,
+                     Field(discriminator="kind")]
 
 
 class ChecklistItem(_Strict):
@@ -94,7 +154,6 @@ class Check(_Strict):
 
 
 class Monitoring(_Strict):
-    default_service: str | None = Field(default=None, max_length=64)
     open_incident_for: list[str] = ["critical"]
     incident_severity: Severity = Severity.P1
 
@@ -165,6 +224,11 @@ class Policy(_Strict):
     targets: Targets
     checks: list[Check] = []
     monitoring: Monitoring = Monitoring()
+    executors: dict[str, Executor] = {}
+    tasks: dict[TaskPhase, list[Task]] = {}
+    # What a release ships when `/release start` names no repo= or service=.
+    default_service: str | None = Field(default=None, max_length=64)
+    default_repo: str | None = Field(default=None, pattern=_REPO)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
@@ -183,6 +247,23 @@ class Policy(_Strict):
             unknown = set(stage.requires_checklist) - sections
             if unknown:
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+            for phase in stage.requires_tasks:
+                if not self.tasks.get(phase):
+                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase.value!r}, "
+                                     "which has no tasks")
+            if stage.executor and stage.executor not in self.executors:
+                known = ", ".join(sorted(self.executors)) or "none are defined"
+                raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "
+                                 f"(executors: {known})")
+        for phase, tasks in self.tasks.items():
+            for i, task in enumerate(tasks):
+                owner = self.executors.get(task.owner)
+                if owner is not None and owner.kind != "webhook":
+                    raise ValueError(f"tasks.{phase}.{i}.owner: executor {task.owner!r} is {owner.kind}; "
+                                     "only a webhook executor takes tasks")
+                if owner is None and not re.match(r"^[UWS][A-Z0-9]{2,}$", task.owner):
+                    raise ValueError(f"tasks.{phase}.{i}.owner: {task.owner!r} is neither a Slack user or "
+                                     "user-group ID (U..., S...) nor an executor name")
         self._check_checks(names)
         return self
 

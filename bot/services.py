@@ -7,7 +7,9 @@ from typing import Any
 
 from bot.checks.service import ChecksService
 from bot.clock import Clock
+from bot.deployments.service import DeploymentService
 from bot.directory import Directory
+from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway
 from bot.hooks.inbox import Inbox
 from bot.incidents.service import IncidentService
@@ -15,6 +17,7 @@ from bot.monitoring.service import MonitoringService
 from bot.outbox import OutboxSender
 from bot.policy import Policy
 from bot.releases.service import ReleaseService
+from bot.releases.tasks import TaskService
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
@@ -34,6 +37,9 @@ class Services:
     tokens: Tokens
     releases: ReleaseService
     incidents: IncidentService
+    deployments: DeploymentService
+    executors: ExecutorClient
+    tasks: TaskService
     inbox: Inbox
     checks: ChecksService
     monitoring: MonitoringService

@@ -6,7 +6,7 @@ import re
 from functools import cached_property
 from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
@@ -44,6 +44,21 @@ class Settings(BaseSettings):
     checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
     bake_minutes: int | None = Field(default=None, ge=0, alias="WARROOM_BAKE_MINUTES")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
+    github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
+    # The base of the callback URLs handed to executors (how they reach this bot).
+    public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")
+
+    @field_validator("github_api_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from urllib.parse import urlsplit
+
+        if not value:
+            return None if info.field_name == "public_url" else "https://api.github.com"
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
     # The HTTP edge (bot/edge.py): body limits in bytes, request rates per client address
     # (requests per second refilled, burst = bucket size; a rate of 0 turns the limit off).
     max_body: int = Field(default=1_048_576, ge=1024, alias="WARROOM_MAX_BODY_BYTES")
@@ -131,5 +146,11 @@ def load_settings(**overrides: Any) -> Settings:
         raise ConfigError(f"{name}: {first['msg']}") from exc
     except SettingsError as exc:
         raise ConfigError(str(exc)) from exc
-    _ = settings.policy  # validate now, not on the first request
+    policy = settings.policy  # validate now, not on the first request
+    if any(stage.executor for stage in policy.stages) and not settings.public_url:
+        raise ConfigError("WARROOM_PUBLIC_URL: a stage has an executor, so the bot needs the public base URL "
+                          "executors call back to (e.g. https://warroom.example.com)")
+    from bot.executors.config import resolve_executors
+
+    resolve_executors(policy)  # a missing secret stops start-up here, naming the variable
     return settings

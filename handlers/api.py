@@ -4,6 +4,7 @@ create` makes scoped ones)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -17,28 +18,51 @@ from bot.errors import (
     InvalidTransition,
     NotFound,
     PermissionDenied,
+    UsageError,
     WarroomError,
 )
 from bot.ids import query_limit
 from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
+from bot.tx import Duplicate, Origin
 from handlers import incident_api, openapi, write_api
+from storage.models import Deployment
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _iso(at: Any) -> str | None:
+    return at.isoformat() if at else None
+
+
+def deployment_json(d: Deployment) -> dict[str, Any]:
+    """A deployment as the API shows it."""
+    seconds = (d.finished_at - d.started_at).total_seconds() if d.finished_at and d.started_at else None
+    return {
+        "id": d.id, "release_id": d.release_id, "version": d.version, "service": d.service, "stage": d.environment,
+        "kind": d.kind, "rolls_back": d.rolls_back, "executor": d.executor, "state": d.state, "result": d.result,
+        "automatic": d.automatic, "url": d.url, "description": d.description, "requested_by": d.requested_by,
+        "external_id": d.external_id, "requested_at": _iso(d.requested_at), "started_at": _iso(d.started_at),
+        "finished_at": _iso(d.finished_at), "due_at": _iso(d.due_at), "seconds": seconds,
+    }
 
 
 def release_json(view: ReleaseView) -> dict[str, Any]:
     """A release as the API shows it."""
     r = view.release
     return {
+        "ref": r.ref, "sha": r.sha, "repo": r.repo, "service": r.service,
+        "deployments": [deployment_json(d) for d in view.deployments],
+        "tasks": [{"id": t.id, "phase": t.phase, "name": t.name, "owner": t.owner, "requirements": t.requirements,
+                   "state": t.state, "by": t.by, "note": t.note, "updated_at": _iso(t.updated_at)}
+                  for t in view.tasks],
         "version": r.version, "status": r.status, "stage": r.stage, "risk": r.risk, "type": r.type,
         "severity": r.severity, "incident_id": r.incident_id, "requested_by": r.requested_by,
         "channel_id": r.channel_id, "approvals_needed": view.needed,
         "approvals": [{"user": a.user_id, "at": a.at.isoformat()} for a in view.approvals],
         "checklist": sorted(r.checklist), "freeze_override": r.freeze_override,
         "rollback_reason": r.rollback_reason, "rolled_back_by": r.rolled_back_by,
-        "service": r.service, "sha": r.sha, "repo": r.repo, "ref": r.ref,
         "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
         "production_at": r.production_at.isoformat() if r.production_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
@@ -102,7 +126,31 @@ def routes(services: Services) -> list[BaseRoute]:
              "reason": e.reason, "source": e.source, "request_id": e.request_id, "detail": e.detail}
             for e in entries]}
 
+    def list_deployments(request: Request) -> Any:
+        since = request.query_params.get("since")
+        try:
+            when = datetime.fromisoformat(since) if since else None
+        except ValueError as exc:
+            raise UsageError("since must be an ISO 8601 time such as 2026-01-31T00:00:00Z") from exc
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        stage = request.query_params.get("stage") or None
+        if stage and stage not in {s.name for s in services.policy.stages}:
+            raise UsageError(f"unknown stage {stage!r}")
+        return {"deployments": [deployment_json(d) for d in services.deployments.list(since=when, stage=stage)]}
+
+    def promote(request: Request) -> Any:
+        who = request.state.caller.name
+        key = request.headers.get("idempotency-key")
+        origin = Origin(user=f"api:{who}"[:32], source="api", request_id=f"api:{who}:{key}"[:128] if key else None)
+        try:
+            return release_json(services.releases.promote(request.path_params["version"], origin))
+        except Duplicate:  # the same Idempotency-Key again: applied once already
+            return release_json(services.releases.get(request.path_params["version"]))
+
     out: list[BaseRoute] = [
+        Route("/deployments", guarded(services, list_deployments), methods=["GET"]),
+        Route("/releases/{version}/promote", guarded(services, promote, Scope.RELEASES_WRITE), methods=["POST"]),
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),

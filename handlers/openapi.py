@@ -3,7 +3,7 @@ from the pydantic models the endpoints validate with."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -36,10 +36,25 @@ class GitHubDelivery(BaseModel):
     action: str | None = Field(default=None, description="e.g. completed, created")
 
 
+class DeploymentReport(BaseModel):
+    """An executor's report on one deployment (``Authorization: Bearer`` its callback token)."""
+
+    state: Literal["in_progress", "succeeded", "failed"]
+    url: str | None = Field(default=None, max_length=2000, description="http(s) link to the executor's run")
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class TaskReport(BaseModel):
+    """An executor's report on a coordination task it was asked for (its callback token)."""
+
+    state: Literal["done", "blocked"]
+    note: str | None = None
+
+
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (StartReleaseBody, ApiCheckReport, CheckReport, AlertNotification, ErrorBody, Accepted,
-                  GitHubDelivery):
+                  GitHubDelivery, DeploymentReport, TaskReport):
         schema = model.model_json_schema(ref_template=REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -102,6 +117,13 @@ def document() -> dict[str, Any]:
                                            "post": _api({
             "summary": "Report a check on a release", "parameters": [version, _header("Idempotency-Key", False)],
             "requestBody": _body("ApiCheckReport"), "responses": _answers(200, 400, 401, 403, 404)}, "checks:write")},
+        "/api/releases/{version}/promote": {"post": _api({
+            "summary": "Promote a release to its next stage (a stage with an executor is requested from it)",
+            "parameters": [version, _header("Idempotency-Key", False)],
+            "responses": _answers(200, 400, 401, 403, 404, 409)}, "releases:write")},
+        "/api/deployments": {"get": _api({"summary": "Deployments and rollbacks, newest first", "parameters": [
+            _query("since", {"type": "string", "format": "date-time"}), _query("stage", {"type": "string"})],
+            "responses": _answers(200, 400, 401)})},
         "/api/events": {"get": _api({"summary": "Inbound deliveries, newest first", "parameters": [
             _query("matched", {"type": "string", "enum": ["true", "false"]}), limit],
             "responses": _answers(200, 400, 401)})},
@@ -131,6 +153,14 @@ def document() -> dict[str, Any]:
             "summary": "Generic CI reporter, Standard Webhooks signed with CHECKS_WEBHOOK_SECRET",
             "parameters": [_header("webhook-id"), _header("webhook-timestamp"), _header("webhook-signature")],
             "requestBody": _body("CheckReport"), "responses": _answers(202, 400, 401, 404, ok_schema="Accepted")}},
+        "/hooks/deployments/{deployment_id}": {"post": {
+            "summary": "An executor reports on a deployment (Authorization: Bearer its callback token)",
+            "security": [{"bearer": []}], "parameters": [_path("deployment_id")],
+            "requestBody": _body("DeploymentReport"), "responses": _answers(200, 400, 401, 404, 409)}},
+        "/hooks/tasks/{task_id}": {"post": {
+            "summary": "An executor reports on a task (Authorization: Bearer its callback token)",
+            "security": [{"bearer": []}], "parameters": [_path("task_id")],
+            "requestBody": _body("TaskReport"), "responses": _answers(200, 400, 401, 404, 409)}},
     }
     return {
         "openapi": "3.1.0",

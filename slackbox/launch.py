@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
 import secrets
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+import yaml
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.settings import Settings
 from slackbox import ci_panel
+from slackbox.deploys import HOOK_PATH, DeployInbox, deploy_routes, local_policy, new_secret
 from slackbox.guard import is_loopback
 from slackbox.seed import APPROVERS_GROUP
 from slackbox.serve import ServerHandle, serve_in_thread
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_STORE_PATH = "warroom-sandbox.db"
 QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "slack_bolt.App")
 LOCAL_API_TOKEN = "local"  # noqa: S105 - lets a user try the JSON API of the local bot
+LOCAL_DEPLOYER_SECRET_ENV = "WARROOM_LOCAL_DEPLOYER_SECRET"  # noqa: S105 - the name, not the secret
 
 
 def manifest_path() -> Path | None:
@@ -124,6 +129,20 @@ class Sandbox:
         self.store.close()
 
 
+def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Settings, DeployInbox | None]:
+    """Without a team policy, the workspace itself deploys staging, canary and production (the
+    "Deploys" panel); with one, the team's executors are used as configured."""
+    if settings.config:
+        return settings, None
+    secret = os.environ.setdefault(LOCAL_DEPLOYER_SECRET_ENV, new_secret())
+    folder = Path(tempfile.mkdtemp(prefix="warroom-local-"))
+    path = folder / "policy.yml"
+    path.write_text(yaml.safe_dump(local_policy(url + HOOK_PATH, LOCAL_DEPLOYER_SECRET_ENV)), encoding="utf-8")
+    changed = settings.model_copy(update={"config": str(path), "public_url": bot_url})
+    changed.__dict__.pop("policy", None)  # the cached policy was read from the old file
+    return changed, DeployInbox(secret)
+
+
 def build_sandbox(
     settings: Settings,
     *,
@@ -131,6 +150,7 @@ def build_sandbox(
     port: int = 3000,
     bot_port: int = 3001,
     store_path: str = DEFAULT_STORE_PATH,
+    local_deployer: bool = False,
     public: bool = False,
 ) -> Sandbox:
     """Build the bot runtime and the workspace app that talk to each other (nothing served yet)."""
@@ -140,6 +160,9 @@ def build_sandbox(
     keys = LocalSecrets.make(public)
     local = loopback(host)
     url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
+    inbox = None
+    if local_deployer:
+        settings, inbox = with_local_deployer(settings, url, bot_url)
     runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
     clock = runtime.services.clock
 
@@ -159,19 +182,21 @@ def build_sandbox(
         manifest_path=manifest_path(),
         extra_routes=[*ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
                       *ci_panel.routes(bot_url, _secret(runtime.services.settings.checks_webhook_secret),
-                                       _secret(runtime.services.settings.alertmanager_token))],
+                                       _secret(runtime.services.settings.alertmanager_token)),
+                      *(deploy_routes(inbox) if inbox else [])],
     )
     app.state.workspace.base_url = url
     return Sandbox(runtime, store, app, url, bot_url, [], keys)
 
 
 def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0, bot_port: int = 0,
-                  store_path: str = DEFAULT_STORE_PATH, public: bool = False) -> Sandbox:
+                  store_path: str = DEFAULT_STORE_PATH, public: bool = False, local_deployer: bool = False) -> Sandbox:
     """Build and serve both apps in background threads (port 0: a free port); for tests and embedding."""
     check_host(host, public)
     port = port or free_port(loopback(host))
     bot_port = bot_port or free_port(loopback(host))
-    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public)
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
+                        local_deployer=local_deployer)
     box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     try:
         handle = _serve(box.workspace_app, host, port, "workspace")
@@ -201,7 +226,8 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
     print(f"warroom: open http://{loopback(host)}:{port} in your browser", flush=True)
     for noisy in QUIET_LOGGERS:  # the scheduler ticks every second; keep the console for what matters
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public)
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
+                        local_deployer=True)
     if public:
         _print_public(box, host)
     box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))

@@ -11,7 +11,7 @@ from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from storage.types import UTCDateTime, Vocab
-from storage.vocab import IncidentStatus, ReleaseStatus, ReleaseType, Risk, Severity, StageName
+from storage.vocab import IncidentStatus, ReleaseStatus, ReleaseType, Risk, Severity, StageName, TaskPhase, TaskState
 
 
 def _ts(**kw: Any) -> Any:
@@ -327,6 +327,27 @@ class ReleaseAlert(SQLModel, table=True):
     acknowledged_by: str | None = Field(default=None, max_length=64)
     override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     incident_id: int | None = Field(default=None)
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
+class ReleaseTask(SQLModel, table=True):
+    """A coordination task of one release phase, asked of an owner (a person, a user group or
+    an executor), done or blocked by button or callback."""
+
+    __tablename__ = "release_task"
+    __table_args__ = (UniqueConstraint("release_id", "phase", "name", name="uq_release_task"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    phase: TaskPhase = _word(TaskPhase, 16)
+    name: str = Field(max_length=64)
+    owner: str = Field(max_length=64)  # U... / S... / executor name
+    requirements: list[str] = _json(list)
+    state: TaskState = _word(TaskState, 16)
+    by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    callback_token_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False)
     updated_at: datetime = _ts(nullable=False)
     row_version: int = Field(default=1)
 

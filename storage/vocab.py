@@ -59,3 +59,20 @@ class IncidentStatus(StrEnum):
     MITIGATED = "mitigated"
     RESOLVED = "resolved"
     CLOSED = "closed"
+
+
+class TaskPhase(StrEnum):
+    """When a release's coordination task is due (policy ``tasks``), in the order they happen."""
+
+    PRE_RELEASE = "pre_release"
+    PREPARATION = "preparation"
+    DEPLOYMENT = "deployment"
+    POST_DEPLOY = "post_deploy"
+
+
+class TaskState(StrEnum):
+    """Where a coordination task stands: asked, done, or blocked by its owner."""
+
+    REQUESTED = "requested"
+    DONE = "done"
+    BLOCKED = "blocked"

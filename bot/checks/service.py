@@ -57,7 +57,7 @@ class ChecksService:
             changed = self._apply_one(tx, release, check, report) or changed
         if changed:
             # Rendered when sent, so a burst of reports within this window is one chat.update.
-            self.releases.refresh(tx, release, delay=COALESCE_SECONDS)
+            self.releases.announce(tx, release, delay=COALESCE_SECONDS)
         return changed
 
     def _apply_one(self, tx: Tx, release: Release, check: Check, report: Report) -> bool:
@@ -162,7 +162,7 @@ class ChecksService:
             if not waived:
                 raise UsageError(f"Nothing holds {release.version} back: no open check or firing alert.")
             tx.audit(origin, "release", release.id or 0, "bypass", reason=reason, waived=waived)
-            self.releases.refresh(tx, release, f":warning: {mention(origin.user)} bypassed "
+            self.releases.announce(tx, release, f":warning: {mention(origin.user)} bypassed "
                                   f"{escape(', '.join(waived))}: {escape(reason)}")
             return waived
         return self.db.run(work)

@@ -105,7 +105,7 @@ class MonitoringService:
                 "Roll back")))
         blocks.append(bk.actions(*buttons))
         self.releases.thread(tx, release, text, bk.to_dicts(blocks))
-        self.releases.refresh(tx, release)
+        self.releases.announce(tx, release)
 
     def _incident(self, tx: Tx, release: Release, row: ReleaseAlert) -> None:
         severity = self.policy.monitoring.incident_severity
@@ -146,7 +146,7 @@ class MonitoringService:
             tx.audit(Origin(user=row.source, source=f"hook:{row.source}"), "release", release.id or 0,
                      "alert_resolved", alert=row.name, fingerprint=row.fingerprint)
             self.releases.thread(tx, release, f":white_check_mark: Alert *{escape(row.name)}* resolved.")
-            self.releases.refresh(tx, release)
+            self.releases.announce(tx, release)
         return bool(rows)
 
     def acknowledge(self, alert_id: int, origin: Origin) -> ReleaseAlert:

@@ -56,6 +56,9 @@ def start_modal(channel_id: str) -> dict[str, Any]:
         _text("breaking_changes", "Breaking changes", multiline=True),
         _text("summary", "Summary", multiline=True, max_length=2000),
         _text("rollback_plan", "Rollback plan", multiline=True),
+        _text("ref", "Git ref (sha, tag or branch)", max_length=100),
+        _text("repo", "Repository (owner/name)", max_length=140),
+        _text("service", "Service", max_length=64),
     ]
     return _modal(START, "Start a release", "Start", blocks, {"channel_id": channel_id})
 

@@ -11,10 +11,10 @@ from sqlmodel import Session
 from bot import blocks as bk
 from bot.ops import Op
 from bot.policy import Policy
-from bot.releases import gates
+from bot.releases import delivery, gates, tasks
 from bot.releases.state import describe
 from bot.releases.view import ReleaseView, load
-from bot.text import escape, local_time, mention
+from bot.text import duration, escape, local_time, mention
 from storage.models import Release
 from storage.vocab import ReleaseStatus, ReleaseType
 
@@ -29,9 +29,14 @@ def _plan(view: ReleaseView, policy: Policy) -> str:
     names = [s.name for s in policy.stages]
     here = names.index(view.release.stage)
     lines = []
+    pending = view.pending
     for i, stage in enumerate(policy.stages):
         mark = ":white_check_mark:" if i < here else (":arrow_right:" if i == here else ":white_circle:")
         gate = " _(approval required)_" if stage.requires_approval else ""
+        if stage.executor:
+            gate += f" _(deployed by {escape(stage.executor)})_"
+        if pending and pending.kind != "rollback" and pending.environment == stage.name:
+            mark, gate = ":hourglass_flowing_sand:", gate + f" *deploying*{delivery.link(pending)}"
         lines.append(f"{mark} {stage.label}{gate}")
     return "*Deployment plan*\n" + "\n".join(lines)
 
@@ -55,7 +60,7 @@ def _buttons(view: ReleaseView, policy: Policy) -> list[Any]:
     out: list[Any] = []
     nxt = policy.next_stage(r.stage)
     if r.status == ReleaseStatus.ACTIVE:
-        if nxt:
+        if nxt and view.pending is None:
             out.append(bk.button(f"Promote to {nxt.label}", "release_promote", ref, style="primary"))
         if not policy.stage(r.stage).production:
             out.append(bk.button("Approve", "release_approve", ref))
@@ -77,6 +82,11 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     kind = "Hotfix" if r.type == ReleaseType.HOTFIX else "Release"
     stage = policy.stage(r.stage).label
     text = f"{kind} {r.version}: {describe(r.status)}, stage {stage}, risk {r.risk}"
+    pending = view.pending
+    if pending:
+        target = policy.stage(pending.environment).label
+        doing = "rolling back" if pending.kind == "rollback" else f"deploying to {target}"
+        stage += f"\n:hourglass_flowing_sand: {doing} ({escape(pending.executor)}){delivery.link(pending)}"
     fields = [
         f"*Type*\n{r.type}" + (f" ({r.severity})" if r.severity else ""),
         f"*Risk*\n{r.risk}",
@@ -87,6 +97,9 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     ]
     if r.incident_id:
         fields.append(f"*Incident*\n#{r.incident_id}")
+    if r.ref or r.service:
+        ships = " ".join(escape(x) for x in (r.service, r.repo, r.ref) if x)
+        fields.append(f"*Ships*\n{ships}")
     blocks: list[Any] = [bk.header(f"{kind} {r.version}"), bk.section("", fields=fields)]
     summary = f"*Summary*\n{escape(r.summary) or '_none given_'}"
     summary += f"\n*Breaking changes*\n{escape(r.breaking_changes) or 'none'}"
@@ -98,12 +111,20 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     mitigations = policy.risk_levels[r.risk].mitigations
     blocks.append(bk.section(f"*Mitigations ({r.risk} risk)*\n" + "\n".join(f"• {m}" for m in mitigations)))
     blocks.append(bk.section(checklist))
+    if view.tasks:
+        blocks.append(bk.section(tasks.lines(policy, view.tasks)))
     notes = [f"Approved by {mention(a.user_id)} at {local_time(a.at, tz)}" for a in view.approvals]
     if r.freeze_override:
         notes.append(f"Freeze overridden by {mention(r.freeze_override['by'])}: "
                      f"{escape(r.freeze_override['reason'])}")
     if r.rollback_reason:
-        notes.append(f":rewind: Rolled back by {mention(r.rolled_back_by)}: {escape(r.rollback_reason)}")
+        said = "Rolled back" if r.status == ReleaseStatus.ROLLED_BACK else "Rollback requested"
+        notes.append(f":rewind: {said} by {mention(r.rolled_back_by)}: {escape(r.rollback_reason)}")
+    for d in view.deployments:
+        seconds = delivery.restore_seconds(d)
+        if seconds is not None:
+            notes.append(f":stopwatch: Rollback in {policy.stage(d.environment).label} took {duration(seconds)} "
+                         f"from decision to {escape(d.executor)}'s report")
     day = gates.frozen_today(policy, now)
     if day and r.status == ReleaseStatus.ACTIVE:
         notes.append(f":snowflake: Production freeze today ({day})")
@@ -150,7 +171,8 @@ def status_text(view: ReleaseView, policy: Policy) -> str:
 
 HELP = """*warroom releases*
 `/release start <version> [risk=low|medium|high|critical] [type=major|minor|patch|hotfix]
-    [severity=P0..P3] [incident=<id>] [service=...] [sha=...] [repo=owner/name] [notes...]`
+    [severity=P0..P3] [incident=<id>] [ref=<sha|tag>] [repo=<owner/name>] [service=<name>] [sha=<hex>]
+    [notes...]`
     start a release (no arguments: a form)
 `/release promote <version>` move to the next stage when its gate allows
 `/release approve <version>` / `/release reject <version> [reason]` approvers only, never the requester

@@ -13,7 +13,7 @@ from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
-from bot.releases import gates
+from bot.releases import delivery, gates, records, tasks
 from bot.releases.render import Section
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
@@ -107,18 +107,20 @@ class ReleaseService:
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
                 channel_id=req.channel_id, summary=req.summary, breaking_changes=req.breaking_changes,
                 rollback_plan=req.rollback_plan, checklist={}, created_at=tx.now, updated_at=tx.now,
-                service=req.service or self.policy.monitoring.default_service, sha=req.sha, repo=req.repo,
-                ref=req.ref,
+                ref=req.ref, sha=req.sha, repo=req.repo or self.policy.default_repo,
+                service=req.service or self.policy.default_service,
             )
             s.add(release)
             s.flush()
             assert release.id is not None
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
-                     version=release.version, risk=release.risk, type=release.type)
-            self._emit(tx, release, "start", origin)
+                     version=release.version, risk=release.risk, type=release.type, ref=release.ref,
+                     repo=release.repo, service=release.service)
+            self.emit(tx, release, "start", origin)
             tx.slack.render(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
                             channel=release.channel_id)
-            self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+            self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+            tasks.request_all(tx, self.policy, release)
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
@@ -134,25 +136,31 @@ class ReleaseService:
             if target is None:
                 raise InvalidTransition(f"Release {release.version} is at the last stage already.")
             final = self.policy.next_stage(target.name) is None
-            status = next_status(release.version, release.status, "complete" if final else "promote")
+            next_status(release.version, release.status, "complete" if final else "promote")
+            waiting = records.pending(tx.session, release.id or 0)
+            if waiting is not None:
+                raise InvalidTransition(f"Release {release.version} is waiting for *{waiting.executor}* to report "
+                                        f"on {waiting.environment}; the stage changes when it does.")
             approvals = len(approvals_of(tx.session, release))
-            why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
-            for gate in self.gates:
+            why = (gates.blocked_by(self.policy, release, target, approvals, tx.now)
+                   or tasks.blocking(tx.session, self.policy, release, target))
+            for gate in self.gates:  # checks, alerts, bake time
                 why = why or gate(tx, release, target)
             if why:
                 raise GateBlocked(why)
-            before = f"{release.status}:{release.stage}"
-            changes: dict[str, object] = {"stage": target.name, "status": status, "updated_at": tx.now}
-            if target.production and release.production_at is None:
-                changes["production_at"] = tx.now
-            if final:
-                changes["finished_at"] = tx.now
-            tx.save(release, **changes)
-            tx.audit(origin, "release", release.id or 0, "promote", from_state=before,
-                     to_state=f"{status}:{target.name}")
-            note = " The release is complete." if final else ""
-            self._emit(tx, release, "promote", origin)
-            self._announce(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
+            if target.executor is None:
+                records.record_manual(tx, self.policy, release, target, origin)
+                delivery.move(self, tx, release, target, origin)
+                return self._view(tx.session, release)
+            # Bump the row so concurrent clicks serialise: only one request per stage.
+            tx.save(release, updated_at=tx.now)
+            deployment = records.request(tx, self.policy, release, target, origin)
+            tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
+                     to_state=release.stage, deployment_id=deployment.id, executor=target.executor,
+                     stage=target.name)
+            self.announce(tx, release, f":hourglass_flowing_sand: Deploying to *{target.label}*: requested from "
+                                       f"*{target.executor}* by {mention(origin.user)}. The stage changes when "
+                                       "it reports success.")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -177,7 +185,7 @@ class ReleaseService:
             tx.save(release, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "approve", from_state=release.stage,
                      to_state=release.stage)
-            self._announce(tx, release, f"Approved by {mention(origin.user)}.")
+            self.announce(tx, release, f"Approved by {mention(origin.user)}.")
             return ReleaseView(release, [*approvals, approval], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
@@ -196,20 +204,22 @@ class ReleaseService:
             tx.audit(origin, "release", release.id or 0, "reject", from_state=ACTIVE, to_state=status,
                      reason=reason or None)
             why = f" Reason: {escape(reason)}" if reason else ""
-            self._announce(tx, release, f"Rejected by {mention(origin.user)}.{why}")
+            self.announce(tx, release, f"Rejected by {mention(origin.user)}.{why}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
     def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False) -> ReleaseView:
-        """An approver rolls the release back, with a reason the channel is told; ``automatic``
-        marks warroom's own rollback on a firing alert (no approver involved)."""
+        """An approver (or warroom itself, ``automatic``: no approver involved, audited as automatic) rolls
+        the release back, with a reason the channel is told; a stage with an executor is rolled back
+        when the executor reports success."""
         reason = reason.strip()
         if not reason:
             raise UsageError(f"A rollback needs a reason: `/release rollback {version} <reason>`.")
         if len(reason) > 1000:
             raise UsageError("Keep the rollback reason under 1,000 characters.")
 
-        # warroom's own rollback needs no approver (and no directory lookup).
+        # Asked before the transaction (it may ask Slack), never under the write lock; warroom's own
+        # rollback needs no approver.
         approver = automatic or self.is_approver(origin.user)
 
         def work(tx: Tx) -> ReleaseView:
@@ -219,6 +229,14 @@ class ReleaseService:
                 raise PermissionDenied("Only an approver may roll back a release.")
             before = release.status
             status = next_status(release.version, release.status, "rollback")
+            stage = self.policy.stage(release.stage)
+            if stage.executor:
+                self._request_rollback(tx, release, stage, origin, reason, automatic)
+                return self._view(tx.session, release)
+            service = records.service_of(release, self.policy)
+            records.record_manual(tx, self.policy, release, stage, origin, kind="rollback", rolls_back=release.version,
+                                  version=records.previous_version(tx.session, service, stage.name, release.version),
+                                  automatic=automatic)
             tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
@@ -226,8 +244,8 @@ class ReleaseService:
             who = "warroom (automatic)" if automatic else mention(origin.user)
             text = f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}"
             tx.slack.post(release.channel_id, text)
-            self._emit(tx, release, "rollback", origin)
-            self._announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
+            self.emit(tx, release, "rollback", origin)
+            self.announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -247,7 +265,7 @@ class ReleaseService:
             override = {"by": origin.user, "reason": reason[:1000], "at": tx.now.isoformat()}
             tx.save(release, freeze_override=override, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "override_freeze", reason=reason)
-            self._announce(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
+            self.announce(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -275,7 +293,7 @@ class ReleaseService:
             tx.save(release, checklist=kept, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "checklist", ticked=added, unticked=removed)
             done = ", ".join(gates.checklist_label(self.policy, k) for k in added) or "nothing new"
-            self._announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
+            self.announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -296,6 +314,20 @@ class ReleaseService:
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
 
+    def _request_rollback(self, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str,
+                          automatic: bool) -> None:
+        waiting = records.pending(tx.session, release.id or 0)
+        if waiting is not None and waiting.kind == "rollback":
+            raise InvalidTransition(f"A rollback of {release.version} is waiting for *{waiting.executor}* already.")
+        tx.save(release, rollback_reason=reason, rolled_back_by=origin.user, updated_at=tx.now)
+        deployment = records.request(tx, self.policy, release, stage, origin, kind="rollback", automatic=automatic)
+        tx.audit(origin, "release", release.id or 0, "rollback_requested", from_state=release.status,
+                 to_state=release.status, reason=reason, deployment_id=deployment.id, executor=stage.executor,
+                 automatic=automatic)
+        who = "warroom (automatic)" if automatic else mention(origin.user)
+        self.announce(tx, release, f":rewind: Rollback in *{stage.label}* requested from *{stage.executor}* by "
+                                   f"{who}: {escape(reason)}. It is rolled back when the executor reports success.")
+
     # --- helpers -----------------------------------------------------------------------
     def find(self, s: Session, version: str) -> Release:
         """The release called ``version`` in this session, or NotFound."""
@@ -305,21 +337,6 @@ class ReleaseService:
         """PermissionDenied unless ``user`` is an approver (``approver``, asked before the
         transaction) other than the requester."""
         self._check_approver(release, user, approver, verb)
-
-    def refresh(self, tx: Tx, release: Release, event: str | None = None, *, delay: float = 0) -> None:
-        """Queue the in-place (coalesced) update of the announcement, and a thread line if given;
-        ``delay`` lets a burst of changes (CI reports) become one update."""
-        key = announcement_key(release.id or 0)
-        if not (delay and _update_pending(tx, key)):
-            tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                            coalesce=key, delay=delay)
-        if event:
-            self._thread(tx, release, event)
-
-    def thread(self, tx: Tx, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
-        """Post in the release's thread (after the announcement exists)."""
-        key = announcement_key(release.id or 0)
-        tx.slack.post(ref(key, "channel"), text, blocks or None, thread_ts=ref(key, "ts"))
 
     def _find(self, s: Session, version: str) -> Release:
         version = check_version(version)
@@ -341,17 +358,22 @@ class ReleaseService:
         if not approver:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
 
-    def _emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+    def emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+        """Tell the listeners about a release event, inside its transaction."""
         for listener in self.listeners:
             listener(tx, release, action, origin)
 
-    def _thread(self, tx: Tx, release: Release, text: str) -> None:
+    def thread(self, tx: Tx, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Post in the release's thread (after the announcement exists)."""
         key = announcement_key(release.id or 0)
-        tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
+        tx.slack.post(ref(key, "channel"), text, blocks or None, thread_ts=ref(key, "ts"))
 
-    def _announce(self, tx: Tx, release: Release, event: str) -> None:
-        """Queue the in-place update of the announcement and a timeline line in its thread."""
+    def announce(self, tx: Tx, release: Release, event: str | None = None, *, delay: float = 0) -> None:
+        """Queue the in-place (coalesced) update of the announcement and a timeline line (if any) in its
+        thread; ``delay`` lets a burst of changes (CI reports) become one update."""
         key = announcement_key(release.id or 0)
-        tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                        coalesce=key)
-        self._thread(tx, release, event)
+        if not (delay and _update_pending(tx, key)):
+            tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                            coalesce=key, delay=delay)
+        if event:
+            self.thread(tx, release, event)

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt import Ack, App
 
+from bot.errors import UsageError
 from bot.releases import modals
 from bot.services import Services
 from handlers.common import button_value, origin
@@ -40,6 +41,24 @@ def register(app: App, services: Services) -> None:
     @app.action("release_rollback")
     def rollback(ack: Ack, body: dict[str, Any]) -> None:
         ask_reason("rollback", body)
+        ack()
+
+    @app.action("deployment_retry")
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
+        value = button_value(body)
+        if not isinstance(value.get("d"), int):
+            raise UsageError("That button is out of date; run the command again.")
+        services.deployments.retry(value["d"], origin(body, SOURCE))
+        ack()
+
+    @app.action("task_done")
+    @app.action("task_blocked")
+    def task(ack: Ack, body: dict[str, Any]) -> None:
+        value = button_value(body)
+        if not isinstance(value.get("t"), int):
+            raise UsageError("That button is out of date; run the command again.")
+        state = "done" if body["actions"][0]["action_id"] == "task_done" else "blocked"
+        services.tasks.mark(value["t"], state, origin(body, SOURCE))
         ack()
 
     @app.action("release_checklist")

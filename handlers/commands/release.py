@@ -15,15 +15,16 @@ from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import command_text, options, origin, split
 
-START_KEYS = ("risk", "type", "severity", "incident", "service", "sha", "repo", "ref")
-KEEP_CASE = ("service", "repo", "ref")
+START_KEYS = ("risk", "type", "severity", "incident", "ref", "repo", "service", "sha")
+KEEP_CASE = ("ref", "repo", "service")
 Reply = Callable[[Services, list[str], dict[str, Any]], str]
 
 
 def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:
     opts, rest = options(words, START_KEYS)
     if not rest:
-        raise UsageError("Usage: `/release start <version> [risk=...] [type=...] [notes...]`")
+        raise UsageError("Usage: `/release start <version> [risk=...] [type=...] [ref=...] [repo=...] "
+                         "[service=...] [sha=...] [notes...]`")
     incident = opts.pop("incident", None)
     incident_id = parse_id(incident, "incident number", hash_ok=True) if incident is not None else None
     fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v if k in KEEP_CASE else v.lower())
@@ -42,6 +43,10 @@ def _need(words: list[str], usage: str) -> str:
 
 def _promote(services: Services, words: list[str], body: dict[str, Any]) -> str:
     view = services.releases.promote(_need(words, "/release promote <version>"), origin(body, "slack:/release"))
+    if view.pending:
+        label = services.policy.stage(view.pending.environment).label
+        return (f"Deploying {view.release.version} to {label}: requested from {view.pending.executor}; "
+                "the stage changes when it reports success.")
     return f"{view.release.version} is now at {services.policy.stage(view.release.stage).label}."
 
 
@@ -59,6 +64,8 @@ def _reject(services: Services, words: list[str], body: dict[str, Any]) -> str:
 def _rollback(services: Services, words: list[str], body: dict[str, Any]) -> str:
     version = _need(words, "/release rollback <version> <reason>")
     view = services.releases.rollback(version, origin(body, "slack:/release"), " ".join(words[1:]))
+    if view.pending:
+        return f"Rollback of {view.release.version} requested from {view.pending.executor}."
     return f"Rolled back {view.release.version}."
 
 

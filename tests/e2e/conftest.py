@@ -67,6 +67,8 @@ class Stack:
         self.runtime = build_runtime(settings, self.clock)
         self.bot = serve_in_thread(self.runtime.asgi)
         self.ws.bot_events_url = self.bot.url + "/slack/events"
+        # Executors call back to the bot, whose port is known only now that it is bound.
+        self.runtime.services.executors.public_url = self.bot.url
 
     def stop_bot(self) -> None:
         """Stop the bot process's server and background work (the database stays)."""

@@ -65,3 +65,12 @@ def test_no_generated_request_gets_a_server_error(runtime: Runtime) -> None:
 
         run()
     assert not failures
+
+
+@pytest.mark.parametrize("raw", ["99999999999999999999", "2147483648", "0", "abc", "٣"])
+def test_an_executor_callback_for_an_id_no_row_can_have_is_404(runtime: Runtime, raw: str) -> None:
+    client = TestClient(runtime.asgi, raise_server_exceptions=False)
+    auth = {"Authorization": "Bearer some-token"}
+    for path in (f"/hooks/deployments/{raw}", f"/hooks/tasks/{raw}"):
+        response = client.post(path, json={"state": "succeeded"}, headers=auth)
+        assert response.status_code == 404, (path, response.text)

@@ -1,7 +1,7 @@
 """checks and alerts on releases
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-28 10:39:40.837259
 """
 from alembic import op
@@ -11,7 +11,7 @@ import storage.types
 
 
 revision = '0006'
-down_revision = '0003'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
