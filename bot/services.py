@@ -5,14 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.checks.service import ChecksService
 from bot.clock import Clock
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway
 from bot.home import HomeService
+from bot.hooks.inbox import Inbox
 from bot.incidents.service import IncidentService
 from bot.metrics.service import MetricsService
+from bot.monitoring.service import MonitoringService
 from bot.outbox import OutboxSender
 from bot.policy import Policy
 from bot.releases.service import ReleaseService
@@ -39,6 +42,9 @@ class Services:
     deployments: DeploymentService
     executors: ExecutorClient
     tasks: TaskService
+    inbox: Inbox
+    checks: ChecksService
+    monitoring: MonitoringService
     metrics: MetricsService
     home: HomeService
 

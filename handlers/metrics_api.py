@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-import anyio.from_thread
 from starlette.requests import Request
 
 from bot.errors import UsageError
@@ -16,17 +15,10 @@ from bot.services import Services
 from bot.tokens import Scope
 from bot.tx import Origin
 
-MAX_BODY = 1_000_000  # bytes
-
 
 def _json_body(request: Request) -> Any:
-    """The request's JSON body (read from the event loop: endpoints run in a worker thread)."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY:
-        raise UsageError(f"the body is over {MAX_BODY:,} bytes")
-    raw = anyio.from_thread.run(request.body)
-    if len(raw) > MAX_BODY:
-        raise UsageError(f"the body is over {MAX_BODY:,} bytes")
+    """The request's JSON body (read by ``guarded``; its size is bounded by the edge limits)."""
+    raw: bytes = request.state.raw
     # PostgreSQL text cannot hold NUL; refused here rather than failing in the database.
     if b"\\u0000" in raw or b"\x00" in raw:
         raise UsageError("the body holds a NUL character (\\u0000), which is not accepted")
