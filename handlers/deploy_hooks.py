@@ -28,27 +28,37 @@ def _row_id(raw: str) -> int | None:
         return None
 
 
+async def _read_report(request: Request, id_param: str, what: str,
+                       example: str) -> tuple[int, str, dict[str, object]] | JSONResponse:
+    """The row id, bearer token and JSON object of an executor's report, or the 4xx that refuses it."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _error(401, "missing bearer callback token")
+    row_id = _row_id(request.path_params[id_param])
+    if row_id is None:
+        return _error(404, f"no such {what}")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return _error(413, f"the report is larger than {MAX_BODY} bytes")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        return _error(400, "the body is not JSON")
+    if not isinstance(body, dict):
+        return _error(400, f"the body must be a JSON object such as {example}")
+    return row_id, token.strip(), body
+
+
 def routes(services: Services) -> list[BaseRoute]:
-    """The executor callback route (mounted under /hooks)."""
+    """The executor callback routes (mounted under /hooks)."""
 
     async def report(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "missing bearer callback token")
-        deployment_id = _row_id(request.path_params["deployment_id"])
-        if deployment_id is None:
-            return _error(404, "no such deployment")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return _error(413, f"the report is larger than {MAX_BODY} bytes")
+        read = await _read_report(request, "deployment_id", "deployment", '{"state": "succeeded"}')
+        if isinstance(read, JSONResponse):
+            return read
+        deployment_id, token, body = read
         try:
-            body = json.loads(raw or b"{}")
-        except ValueError:
-            return _error(400, "the body is not JSON")
-        if not isinstance(body, dict):
-            return _error(400, 'the body must be a JSON object such as {"state": "succeeded"}')
-        try:
-            d = await run_in_threadpool(services.deployments.callback, deployment_id, token.strip(), body)
+            d = await run_in_threadpool(services.deployments.callback, deployment_id, token, body)
         except Unauthorized as exc:
             return _error(401, exc.message)
         except DeploymentFinished as exc:
@@ -60,21 +70,12 @@ def routes(services: Services) -> list[BaseRoute]:
         return JSONResponse({"deployment_id": d.id, "state": d.state})
 
     async def task(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "missing bearer callback token")
-        task_id = _row_id(request.path_params["task_id"])
-        if task_id is None:
-            return _error(404, "no such task")
-        raw = await request.body()
+        read = await _read_report(request, "task_id", "task", '{"state": "done"}')
+        if isinstance(read, JSONResponse):
+            return read
+        task_id, token, body = read
         try:
-            body = json.loads(raw or b"{}") if len(raw) <= MAX_BODY else None
-        except ValueError:
-            return _error(400, "the body is not JSON")
-        if not isinstance(body, dict):
-            return _error(400, 'the body must be a JSON object such as {"state": "done"}')
-        try:
-            t = await run_in_threadpool(services.tasks.callback, task_id, token.strip(), body)
+            t = await run_in_threadpool(services.tasks.callback, task_id, token, body)
         except Unauthorized as exc:
             return _error(401, exc.message)
         except (NotFound, InvalidTransition) as exc:
