@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,8 +20,8 @@ import handlers
 from bot.clock import Clock
 from bot.directory import Directory
 from bot.gateway import SlackGateway, make_client
-from bot.outbox import OutboxSender
-from bot.pacing import ChannelPacer
+from bot.outbox import FAST, QUEUE, OutboxSender
+from bot.pacing import Bucket, SharedPacer
 from bot.releases.service import ANNOUNCEMENT, ReleaseService
 from bot.scheduler import DueWork
 from bot.services import Services
@@ -40,13 +41,15 @@ LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
     """Wire storage, the Slack gateway, the outbox and the workflows."""
     clock = clock or Clock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeout=settings.db_timeout)
     if migrate:
         upgrade(engine)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else LOCAL_BOT_TOKEN
-    gateway = SlackGateway(make_client(token, settings.slack_api_url))
-    pacer = ChannelPacer(settings.channel_rate, settings.channel_burst)
-    outbox = OutboxSender(engine, gateway, clock, pacer=pacer)
+    # No retries inside the SDK: the sender schedules each retry itself, per row.
+    gateway = SlackGateway(make_client(token, settings.slack_api_url, max_retries=0))
+    pacer = SharedPacer(Bucket(settings.channel_rate, settings.channel_burst),
+                        Bucket(settings.workspace_rate, settings.workspace_burst))
+    outbox = OutboxSender(engine, gateway, clock, pacer=pacer, give_up=settings.outbox_give_up)
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
@@ -100,31 +103,44 @@ def build_bolt(services: Services) -> App:
 
 @dataclass
 class Runtime:
-    """What a running process holds: services, apps and background work."""
+    """What a running process holds: services, apps and background work.
+
+    ``worker``: this process delivers the queue and runs due work. Without it (a web process
+    beside a `warroom worker`) it still delivers the fast lane (forms, ephemeral replies),
+    which a user is waiting for, and keeps the approver-group cache fresh.
+    """
 
     services: Services
     bolt: App
     asgi: Starlette
     due: DueWork
+    worker: bool = True
+    draining: bool = False
 
     def start_background(self) -> None:
-        """Start the outbox sender and the scheduler."""
+        """Start the outbox sender, the scheduler and the directory refresh."""
+        self.services.outbox.lanes = (QUEUE, FAST) if self.worker else (FAST,)
         self.services.outbox.start()
-        self.due.start()
+        self.services.directory.start()
+        if self.worker:
+            self.due.start()
 
     def stop_background(self) -> None:
-        """Stop the scheduler and the sender."""
+        """Stop the scheduler and the sender (finishing the call in flight, releasing claims)."""
+        self.draining = True
         self.due.stop()
+        self.services.directory.stop()
         self.services.outbox.stop()
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: bool = True) -> Runtime:
     """Everything for one process, not yet started."""
     services = build_services(settings, clock)
     bolt = build_bolt(services)
     due = DueWork(settings.scheduler_tick)
     if hasattr(services, "incidents"):
         services.incidents.register_jobs(due)
+    runtime_holder: list[Runtime] = []
 
     async def slack_events(request: Request) -> Response:
         from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -136,7 +152,13 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
-    runtime_holder: list[Runtime] = []
+    async def readyz(_: Request) -> Response:
+        if runtime_holder[0].draining:
+            return JSONResponse({"ready": False, "reason": "shutting down"}, status_code=503)
+        problem = await run_in_threadpool(services.db.ping)
+        if problem:
+            return JSONResponse({"ready": False, "reason": problem}, status_code=503)
+        return JSONResponse({"ready": True})
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -150,10 +172,27 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         routes=[
             Route("/slack/events", slack_events, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
         ],
         lifespan=lifespan,
     )
-    runtime = Runtime(services, bolt, asgi, due)
+    runtime = Runtime(services, bolt, asgi, due, worker=worker)
     runtime_holder.append(runtime)
     return runtime
+
+
+def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = None) -> None:
+    """Deliver the outbox and run due work until ``stop`` is set, then drain (`warroom worker`)."""
+    services = build_services(settings, clock)
+    due = DueWork(settings.scheduler_tick)
+    if hasattr(services, "incidents"):
+        services.incidents.register_jobs(due)
+    services.outbox.start()
+    due.start()
+    log.info("warroom worker %s running", services.outbox.worker_id)
+    stop.wait()
+    log.info("warroom worker draining")
+    due.stop()
+    services.outbox.stop(timeout=6.0)
+    services.db.engine.dispose()

@@ -12,12 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from bot.clock import Clock
-from bot.errors import Conflict
+from bot.errors import Conflict, DatabaseUnavailable
+from bot.ops import FAST, order_key
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest
 
@@ -41,6 +43,16 @@ class Duplicate(Exception):
 def ref(key: str, field: str = "ts") -> dict[str, str]:
     """A placeholder in an outbox payload, filled from SlackRef ``key`` when sent."""
     return {"$ref": key, "field": field}
+
+
+def outbox_row(op: str, payload: dict[str, Any], now: datetime, *, store_as: str | None = None,
+               coalesce: str | None = None, delay: float = 0) -> dict[str, Any]:
+    """The column values of one outbox row (its order key and lane follow from op and payload)."""
+    return {
+        "op": op, "payload": payload, "store_as": store_as, "coalesce_key": coalesce, "attempts": 0,
+        "created_at": now, "not_before": now + timedelta(seconds=delay), "failed": False,
+        "order_key": order_key(op, payload), "fast": op in FAST,
+    }
 
 
 class Tx:
@@ -72,10 +84,7 @@ class Tx:
     def send(self, op: str, *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0,
              **payload: Any) -> None:
         """Queue a Slack call to run after commit (see bot.outbox for the ops)."""
-        self._outbox.append({
-            "op": op, "payload": payload, "store_as": store_as, "coalesce_key": coalesce, "attempts": 0,
-            "created_at": self.now, "not_before": self.now + timedelta(seconds=delay), "failed": False,
-        })
+        self._outbox.append(outbox_row(op, payload, self.now, store_as=store_as, coalesce=coalesce, delay=delay))
 
     def audit(self, origin: Origin, subject: str, subject_id: int, action: str, *,
               from_state: str | None = None, to_state: str | None = None,
@@ -138,18 +147,46 @@ class Database:
             try:
                 with self.transaction() as tx:
                     return work(tx)
-            except (Conflict, OperationalError) as exc:
-                if attempt == attempts - 1:
-                    raise Conflict("too many concurrent changes; try again") from exc
-                log.debug("retrying after %s", type(exc).__name__)
-                time.sleep(0.005 * (attempt + 1))
             except IntegrityError as exc:
                 # A unique key lost a race: for idempotency keys that means a duplicate.
                 if "processed_request" in str(exc.orig) or "uq_approval" in str(exc.orig):
                     raise Duplicate(str(exc.orig)) from exc
                 if attempt == attempts - 1:
                     raise
+            except (DBAPIError, SQLAlchemyTimeoutError) as exc:
+                if self.unreachable(exc):
+                    if attempt == 0 and getattr(exc, "connection_invalidated", False):
+                        continue  # a pooled connection died (a restart): one more try on a fresh one
+                    raise DatabaseUnavailable() from exc
+                if not isinstance(exc, OperationalError):
+                    raise
+                if attempt == attempts - 1:  # SQLite busy for too long: another writer
+                    raise Conflict("too many concurrent changes; try again") from exc
+                time.sleep(0.005 * (attempt + 1))
+            except Conflict as exc:
+                if attempt == attempts - 1:
+                    raise Conflict("too many concurrent changes; try again") from exc
+                log.debug("retrying after %s", type(exc).__name__)
+                time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def unreachable(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the database cannot be reached, not that a statement failed."""
+        if isinstance(exc, SQLAlchemyTimeoutError) or getattr(exc, "connection_invalidated", False):
+            return True
+        if self.engine.dialect.name != "postgresql" or not isinstance(exc, OperationalError):
+            return False
+        text = str(getattr(exc, "orig", exc)).lower()
+        return any(w in text for w in ("connect", "server closed", "terminating", "timeout", "timed out"))
+
+    def ping(self) -> str | None:
+        """None when the database answers; else why not (for /readyz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # reported, not raised: readiness is a yes/no question
+            return f"database unreachable: {type(exc).__name__}"
+        return None
 
     def read(self) -> Session:
         """A session for reads (use as a context manager)."""

@@ -20,9 +20,11 @@ from bot.errors import (
     UsageError,
     WarroomError,
 )
+from bot.outbox import failed_rows
 from bot.releases.service import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
+from storage.models import OutboxMessage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -40,6 +42,15 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
         "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
         "production_at": r.production_at.isoformat() if r.production_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+    }
+
+
+def outbox_json(row: OutboxMessage) -> dict[str, Any]:
+    """An outbox row as the API shows it (its payload stays private: it may hold user text)."""
+    return {
+        "id": row.id, "op": row.op, "order_key": row.order_key, "attempts": row.attempts,
+        "last_error": row.last_error, "failed": row.failed, "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
     }
 
 
@@ -101,7 +112,18 @@ def routes(services: Services) -> list[BaseRoute]:
              "reason": e.reason, "source": e.source, "request_id": e.request_id, "detail": e.detail}
             for e in entries]}
 
+    def list_outbox(request: Request) -> Any:
+        state = request.query_params.get("state", "failed")
+        if state != "failed":
+            raise UsageError("state must be 'failed' (the rows given up on)")
+        try:
+            limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
+        except ValueError as exc:
+            raise UsageError("limit must be a number") from exc
+        return {"outbox": [outbox_json(row) for row in failed_rows(services.db.engine, limit)]}
+
     out: list[BaseRoute] = [
+        Route("/outbox", guarded(services, list_outbox), methods=["GET"]),
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),

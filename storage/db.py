@@ -22,8 +22,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url`` with the settings each backend needs."""
+def make_engine(url: str, *, timeout: float = 5.0) -> Engine:
+    """Create the engine for ``url`` with the settings each backend needs.
+
+    ``timeout`` bounds how long a request waits to connect (PostgreSQL) or for a pooled
+    connection, so an unreachable database is reported within Slack's 3 s ack window.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
@@ -32,7 +36,13 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping (a round trip per request): a connection the server dropped fails once,
+    # SQLAlchemy invalidates the pool, and Database.run retries on a fresh one.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_timeout=timeout, pool_recycle=1800,
+                         connect_args={"connect_timeout": max(1, round(timeout)),
+                                       # Keep-alives notice a vanished server within seconds.
+                                       "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                       "keepalives_count": 2})
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

@@ -12,7 +12,7 @@ from bot.incidents import markdown, render, view
 from bot.incidents.requests import channel_name
 from bot.incidents.state import INVESTIGATING
 from bot.policy import Policy
-from bot.tx import Origin, Tx, ref
+from bot.tx import Origin, Tx, outbox_row, ref
 from storage.models import Incident, OutboxMessage, TimelineEntry
 
 
@@ -26,12 +26,15 @@ def record(tx: Tx, incident: Incident, kind: str, actor: str, text: str = "", **
 
 
 def post(tx: Tx, incident: Incident, text: str, blocks: list[dict[str, Any]] | None = None,
-         store_as: str | None = None) -> None:
-    """Post into the war room (its channel ID is filled in once the channel exists)."""
+         store_as: str | None = None, coalesce: str | None = None) -> None:
+    """Post into the war room (its channel ID is filled in once the channel exists).
+
+    ``coalesce``: of several such posts still queued (Slack was down) only the newest goes out.
+    """
     args: dict[str, Any] = {"channel": view.room(incident.id), "text": text}
     if blocks is not None:
         args["blocks"] = blocks
-    tx.send("post", store_as=store_as, **args)
+    tx.send("post", store_as=store_as, coalesce=coalesce, **args)
 
 
 def refresh(tx: Tx, policy: Policy, incident: Incident, *, topic: bool = False) -> view.IncidentView:
@@ -118,6 +121,5 @@ def channel_stored(s: Session, policy: Policy, now: datetime, key: str, result: 
     incident.channel_id, incident.channel_name = channel, name
     text, blocks = render.announcement(incident, policy, channel)
     ann = view.announcement_key(incident.id)
-    s.add(OutboxMessage(op="update", created_at=now, not_before=now, coalesce_key=ann, attempts=0, failed=False,
-                        payload={"channel": ref(ann, "channel"), "ts": ref(ann, "ts"), "text": text,
-                                 "blocks": blocks}))
+    payload = {"channel": ref(ann, "channel"), "ts": ref(ann, "ts"), "text": text, "blocks": blocks}
+    s.add(OutboxMessage(**outbox_row("update", payload, now, coalesce=ann)))

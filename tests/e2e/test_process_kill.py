@@ -38,7 +38,7 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
         env.update(stack.env, DATABASE_URL=stack.database_url, SLACK_API_URL=stack.workspace.handle.url + "/api/",
                    WARROOM_STATUS_INTERVAL=str(INTERVAL))
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--with-worker", "--host", "127.0.0.1",
                                       "--port", str(port)], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
