@@ -98,6 +98,10 @@ class OutboxSender:
         self._wake = {lane: threading.Event() for lane in (QUEUE, FAST)}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Rows a drain pass holds right now: only these leases are renewed, so a row a
+        # failed pass let go of is free again when its lease runs out.
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
 
     def kick(self) -> None:
         """Wake the sender: new rows were committed."""
@@ -142,11 +146,15 @@ class OutboxSender:
 
     def renew(self) -> None:
         """Extend the leases of every row this sender holds."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
+            return
         now = self.clock.now()
         with session_scope(self.engine) as s:
             s.execute(update(OutboxMessage).where(
-                col(OutboxMessage.claimed_by) == self.worker_id, col(OutboxMessage.sent_at).is_(None),
-                col(OutboxMessage.claimed_until).is_not(None)).values(claimed_until=now + LEASE))
+                col(OutboxMessage.id).in_(held), col(OutboxMessage.claimed_by) == self.worker_id,
+                col(OutboxMessage.sent_at).is_(None)).values(claimed_until=now + LEASE))
 
     def _loop(self, lane: str) -> None:
         next_sweep = time.monotonic() + SWEEP_EVERY
@@ -174,10 +182,17 @@ class OutboxSender:
         claimed = claim_rows(self.engine, self.clock.now(), fast=lane == FAST, batch=self.batch,
                              worker=self.worker_id, lease=LEASE, pacer=None if lane == FAST else self.pacer,
                              give_up=self.give_up)
-        for claim in claimed:
-            if self._stop.is_set() and lane == QUEUE:
-                break  # draining: the rest is released to another replica
-            self._deliver(claim)
+        ids = {c.id for c in claimed}
+        with self._held_lock:
+            self._held |= ids
+        try:
+            for claim in claimed:
+                if self._stop.is_set() and lane == QUEUE:
+                    break  # draining: the rest is released to another replica
+                self._deliver(claim)
+        finally:
+            with self._held_lock:
+                self._held -= ids
         return bool(claimed)
 
     def _deliver(self, claim: Claim) -> None:
