@@ -9,8 +9,10 @@ transaction commits.
   the message it refers to (``bot.tx.ref``); of pending rows sharing a ``coalesce_key`` only the
   newest is sent, so a burst of changes is one update.
 - Claims are short leases (``claimed_until``) renewed by a heartbeat: a replica that dies has
-  its rows taken over within seconds. ``sending_at`` is set just before each call, so a retry
-  knows an earlier try may have gone through (a channel create then adopts the channel).
+  its rows taken over within seconds. ``sending_at`` is set by the claim, before any call, and
+  cleared when a failure shows the call did not happen, so a retry knows when an earlier try
+  may have gone through (a post is then looked up in the channel; a channel create adopts
+  the channel it finds by its name).
 - Two lanes: calls a user is waiting for (views.open, ephemeral replies) are claimed by their
   own thread and never wait behind channel traffic.
 """
@@ -101,12 +103,15 @@ class OutboxSender:
         # Rows a drain pass holds right now: only these leases are renewed, so a row a
         # failed pass let go of is free again when its lease runs out.
         self._held: set[int] = set()
+        self._tried: set[int] = set()  # of those, the ones whose call has started
         self._held_lock = threading.Lock()
 
-    def kick(self) -> None:
-        """Wake the sender: new rows were committed."""
-        for event in self._wake.values():
-            event.set()
+    def kick(self, fast: bool | None = None) -> None:
+        """Wake the sender: new rows were committed (``fast``: only a fast-lane row among them
+        wakes that lane; None wakes both)."""
+        self._wake[QUEUE].set()
+        if fast is None or fast:
+            self._wake[FAST].set()
 
     def start(self) -> None:
         """Start a thread per lane and the lease heartbeat."""
@@ -132,7 +137,7 @@ class OutboxSender:
 
     def release_claims(self) -> int:
         """Free the rows this sender claimed but did not send: another replica takes them at once."""
-        with session_scope(self.engine) as s:
+        with session_scope(self.engine, background=True) as s:
             return int(s.execute(update(OutboxMessage).where(
                 col(OutboxMessage.claimed_by) == self.worker_id, col(OutboxMessage.sent_at).is_(None))
                 .values(claimed_until=None, claimed_by=None)).rowcount or 0)
@@ -151,7 +156,7 @@ class OutboxSender:
         if not held:
             return
         now = self.clock.now()
-        with session_scope(self.engine) as s:
+        with session_scope(self.engine, background=True) as s:
             s.execute(update(OutboxMessage).where(
                 col(OutboxMessage.id).in_(held), col(OutboxMessage.claimed_by) == self.worker_id,
                 col(OutboxMessage.sent_at).is_(None)).values(claimed_until=now + LEASE))
@@ -192,15 +197,27 @@ class OutboxSender:
                 self._deliver(claim)
         finally:
             with self._held_lock:
+                untried = sorted(ids - self._tried)
                 self._held -= ids
+                self._tried -= ids
+            if untried and self._stop.is_set():
+                self._hand_back(untried)
         return bool(claimed)
 
+    def _hand_back(self, ids: list[int]) -> None:
+        """Release rows claimed but never tried (a drain): no call was made, so none is in doubt."""
+        with session_scope(self.engine, background=True) as s:
+            s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids),
+                                                  col(OutboxMessage.claimed_by) == self.worker_id,
+                                                  col(OutboxMessage.sent_at).is_(None))
+                      .values(sending_at=None, claimed_until=None, claimed_by=None))
+
     def _deliver(self, claim: Claim) -> None:
+        with self._held_lock:
+            self._tried.add(claim.id)
         call = self._render_one(claim)
         if call is None:
             return
-        if not self._mark_sending(claim.id):
-            return  # the lease was lost (this process stalled); the new holder sends it
         op, args = call
         if op == "create_channel" and claim.tried_before:
             args = {**args, "adopt": True}
@@ -246,19 +263,13 @@ class OutboxSender:
             self._record(claim, None, None)
         return call
 
-    def _mark_sending(self, row_id: int) -> bool:
-        with session_scope(self.engine) as s:
-            return bool(s.execute(update(OutboxMessage).where(
-                col(OutboxMessage.id) == row_id, col(OutboxMessage.claimed_by) == self.worker_id,
-                col(OutboxMessage.sent_at).is_(None)).values(sending_at=self.clock.now())).rowcount)
-
     def sweep(self) -> None:
         """Housekeeping: wake parked rows whose message exists (a ref another replica stored
         while the row was being parked), and drop rows sent more than KEEP_SENT ago."""
         from sqlalchemy import delete, select
 
         now = self.clock.now()
-        with session_scope(self.engine) as s:
+        with session_scope(self.engine, background=True) as s:
             s.execute(update(OutboxMessage)
                       .where(col(OutboxMessage.waits_for).in_(select(SlackRef.key)),
                              col(OutboxMessage.sent_at).is_(None))
@@ -267,7 +278,7 @@ class OutboxSender:
 
     def _record(self, claim: Claim, result: dict[str, Any] | None, error: Exception | None) -> None:
         now = self.clock.now()
-        with session_scope(self.engine) as s:
+        with session_scope(self.engine, background=True) as s:
             row = s.get(OutboxMessage, claim.id)
             if row is None or row.sent_at is not None:
                 return

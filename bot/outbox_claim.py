@@ -91,7 +91,7 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
     t = OutboxMessage.__table__  # type: ignore[attr-defined]
-    with session_scope(engine) as s:
+    with session_scope(engine, background=True) as s:
         conn = s.connection()
         rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
         if not rows:
@@ -135,5 +135,5 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
                 ready = [c for c in ready if c.id not in held]
         if ready:
             conn.execute(update(t).where(t.c.id.in_([c.id for c in ready]))
-                         .values(claimed_until=now + lease, claimed_by=worker))
+                         .values(claimed_until=now + lease, claimed_by=worker, sending_at=now))
     return ready

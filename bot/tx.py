@@ -118,34 +118,46 @@ class Tx:
 
     def finish(self) -> None:
         """Write the buffered rows; called just before commit."""
-        for model, rows in ((AuditEntry, self._audit), (OutboxMessage, self._outbox)):
-            if rows:
-                self.session.connection().execute(insert(model.__table__), rows)  # type: ignore[attr-defined]
+        conn = self.session.connection()
+        audit = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
+        outbox = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+        if self._audit and self._outbox and conn.dialect.name == "postgresql":
+            # One round trip for both: a data-modifying CTE.
+            conn.execute(outbox.values(self._outbox).add_cte(audit.values(self._audit).cte("audit_rows")))
+            return
+        if self._audit:
+            conn.execute(audit, self._audit)
+        if self._outbox:
+            conn.execute(outbox, self._outbox)
 
 
 class Database:
     """Opens transactions, retries lost compare-and-set races, wakes the sender."""
 
-    def __init__(self, engine: Engine, clock: Clock, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock, on_commit: Callable[[bool], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.on_commit = on_commit
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, background: bool = False) -> Iterator[Tx]:
         """A single transaction; queued messages are released after it commits."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, background=background) as session:
             tx = Tx(session, self.clock.now())
             yield tx
             tx.finish()
         if tx.queued and self.on_commit:
-            self.on_commit()
+            # Which lane to wake: a form or ephemeral reply (fast), or channel traffic.
+            self.on_commit(any(row["fast"] for row in tx._outbox))
 
-    def run(self, work: Callable[[Tx], T], *, attempts: int = 8) -> T:
-        """Run ``work`` in a transaction, again from the top when a concurrent writer won."""
+    def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False) -> T:
+        """Run ``work`` in a transaction, again from the top when a concurrent writer won.
+
+        ``background``: due work no user waits for (on SQLite, requests go first).
+        """
         for attempt in range(attempts):
             try:
-                with self.transaction() as tx:
+                with self.transaction(background=background) as tx:
                     return work(tx)
             except IntegrityError as exc:
                 # A unique key lost a race: for idempotency keys that means a duplicate.

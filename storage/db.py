@@ -73,21 +73,57 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-_write_locks: dict[int, threading.Lock] = {}
+class _WriterGate:
+    """One writer at a time, requests first: a background writer (the outbox sender, due
+    work) waits while any request is waiting, so it never holds up an ack for long."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def hold(self, background: bool) -> Iterator[None]:
+        """Hold the gate for one transaction."""
+        with self._cond:
+            if not background:
+                self._urgent += 1
+            try:
+                while self._busy or (background and self._urgent):
+                    self._cond.wait()
+            finally:
+                if not background:
+                    self._urgent -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
-def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
-    # SQLite has one writer at a time; queueing writers of this process on a Python lock
-    # keeps them out of SQLite's busy handler, which sleeps in steps of up to 100 ms.
+_gates: dict[int, _WriterGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _write_lock(engine: Engine, background: bool) -> AbstractContextManager[Any]:
+    # SQLite has one writer at a time; queueing writers of this process here keeps them out
+    # of SQLite's busy handler, which sleeps in steps of up to 100 ms.
     if engine.dialect.name != "sqlite":
         return nullcontext()
-    return _write_locks.setdefault(id(engine), threading.Lock())
+    with _gates_lock:
+        gate = _gates.setdefault(id(engine), _WriterGate())
+    return gate.hold(background)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One write transaction: commit on success, roll back on any error."""
-    with _write_lock(engine), \
+def session_scope(engine: Engine, *, background: bool = False) -> Iterator[Session]:
+    """One write transaction: commit on success, roll back on any error.
+
+    ``background``: work no user waits for; on SQLite it lets waiting requests go first.
+    """
+    with _write_lock(engine, background), \
             Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
         try:
             yield session

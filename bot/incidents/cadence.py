@@ -92,7 +92,8 @@ class Cadence:
         for name, column, statuses, act in self._kinds:
             for _ in range(MAX_PER_TICK):
                 try:
-                    if not self.db.run(lambda tx, c=column, s=statuses, a=act: self._one(tx, c, s, a)):
+                    if not self.db.run(lambda tx, c=column, s=statuses, a=act: self._one(tx, c, s, a),
+                                       background=True):
                         break
                 except Exception:
                     # The row stays due and is tried again next tick; other kinds still run.
