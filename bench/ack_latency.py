@@ -44,11 +44,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str, wait: bool = True) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a bench server process and wait until it listens."""
+def start(*args: str, wait: bool = True, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a bench server process (with extra settings ``env``) and wait until it listens."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
-    env["PYTHONPATH"] = str(HERE.parent)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
+    env = {**base, **(env or {}), "PYTHONPATH": str(HERE.parent)}
     proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), args[0], str(port), *args[1:]], env=env)
     if not wait:
         return proc, ""

@@ -28,7 +28,7 @@ _ts = itertools.count(1)
 
 def slack_stub() -> Starlette:
     """Answers every Web API method with ok and a fresh ts, like Slack does; records posts."""
-    posts: list[tuple[float, str, str]] = []
+    posts: list[tuple[float, str, str, str | None]] = []
 
     async def method(request: Request) -> Response:
         name = request.path_params["method"]
@@ -39,7 +39,8 @@ def slack_stub() -> Starlette:
                 args = json.loads(body)
             except ValueError:
                 args = dict(parse_qsl(body.decode()))
-            posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80]))
+            posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80],
+                          args.get("thread_ts")))
         if name == "auth.test":
             return JSONResponse({"ok": True, "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "team_id": "T0",
                                  "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
