@@ -80,6 +80,14 @@ def classify(error: Exception) -> tuple[bool, str, float | None]:
     return True, f"{type(error).__name__}: {error}"[:500], None
 
 
+def did_not_happen(error: str) -> bool:
+    """True when a failed call surely had no effect: refused before it was made, rate limited,
+    or answered ok=false. A timeout or a 5xx (a gateway may have passed it on) leaves doubt."""
+    if error == "ratelimited" or error == "unreachable: ConnectionRefusedError":
+        return True
+    return not error.startswith(("http_", "unreachable"))
+
+
 class OutboxSender:
     """Background threads per process that drain the outbox: one per lane, plus a heartbeat."""
 
@@ -290,8 +298,8 @@ class OutboxSender:
                 return
             row.attempts += 1
             permanent, row.last_error, retry_after = classify(error)
-            if "timeout" not in (row.last_error or ""):
-                row.sending_at = None  # Slack answered, or was never reached: it did not happen
+            if did_not_happen(row.last_error or ""):
+                row.sending_at = None  # no retry needs to wonder whether this try went through
             if permanent or now - row.created_at >= self.give_up:
                 row.failed = True
                 log.warning("giving up on outbox %s %s after %d tries: %s", row.id, row.op, row.attempts,

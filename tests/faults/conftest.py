@@ -33,6 +33,8 @@ class Faults:
     mode: str = "ok"  # "ok", or "503" for every call
     ratelimited: set[str] = field(default_factory=set)  # channels whose chat.postMessage answers 429
     retry_after: int = 1
+    # Methods whose next call is carried out but whose answer is lost (a 504 comes back).
+    lose_answer: set[str] = field(default_factory=set)
     log: list[tuple[float, str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,6 +70,9 @@ def proxy_app(faults: Faults, upstream: str) -> Starlette:
                                 headers={"Retry-After": str(faults.retry_after)})
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
         resp = await client.post(f"/api/{method}", content=body, headers=headers)
+        if method in faults.lose_answer:
+            faults.lose_answer.discard(method)
+            return Response("<html>Gateway Timeout</html>", status_code=504, media_type="text/html")
         return Response(resp.content, status_code=resp.status_code,
                         media_type=resp.headers.get("content-type", "application/json"))
 

@@ -121,3 +121,21 @@ def test_sigterm_drains_and_hands_claims_back(database_url: str, workspace) -> N
         if first.poll() is None:
             first.kill()
         db.engine.dispose()
+
+
+def test_two_replicas_pace_a_channel_as_one_would(database_url: str, workspace) -> None:
+    api = workspace.handle.url + "/api/"
+    procs = [worker(database_url, api) for _ in range(2)]  # RATE per second, bursts of 1
+    try:
+        db = queue(database_url, ["C0RELEASES"], 13)
+        workspace.workspace.wait_for(lambda: len(delivered(workspace, ["C0RELEASES"])["C0RELEASES"]) == 13,
+                                     timeout=40, what="the 13 posts")
+        stamps = [float(m["ts"]) for m in workspace.workspace.messages("C0RELEASES") if m.get("bot_id")]
+        # 13 posts at RATE/s shared: 12 intervals of 1/RATE s at least (each pacing on its own
+        # would send twice as fast). A little slack for clock granularity.
+        assert stamps[-1] - stamps[0] >= 12 / RATE - 0.3, stamps
+        db.engine.dispose()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
