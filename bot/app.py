@@ -45,8 +45,9 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     if migrate:
         upgrade(engine)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else LOCAL_BOT_TOKEN
-    # No retries inside the SDK: the sender schedules each retry itself, per row.
-    gateway = SlackGateway(make_client(token, settings.slack_api_url, max_retries=0))
+    # No retries inside the SDK: the sender schedules each retry itself, per row. No group
+    # cache in the gateway: bot.directory keeps one, refreshed in the background.
+    gateway = SlackGateway(make_client(token, settings.slack_api_url, max_retries=0), group_cache_seconds=0)
     pacer = SharedPacer(Bucket(settings.channel_rate, settings.channel_burst),
                         Bucket(settings.workspace_rate, settings.workspace_burst))
     outbox = OutboxSender(engine, gateway, clock, pacer=pacer, give_up=settings.outbox_give_up)

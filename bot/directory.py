@@ -34,8 +34,10 @@ class Directory:
             self.refresh()  # no background refresh runs (a script, a test): read once now
         return any(user in self._members.get(group, frozenset()) for group in self.groups)
 
-    def refresh(self) -> None:
-        """Read every listed group's members from Slack; a group that cannot be read keeps its last members."""
+    def refresh(self) -> bool:
+        """Read every listed group's members from Slack; a group that cannot be read keeps its
+        last members. True when every group was read."""
+        done = True
         for group in self.groups:
             if self.gateway is None:
                 continue
@@ -44,8 +46,11 @@ class Directory:
             except SlackCallFailed as exc:
                 # A group we cannot read grants nothing new; say so in the log.
                 log.warning("cannot read user group %s: %s", group, exc.error)
+                done = False
             except OSError as exc:
                 log.warning("cannot reach Slack to read user group %s: %s", group, type(exc).__name__)
+                done = False
+        return done
 
     def start(self) -> None:
         """Refresh now and then every REFRESH_EVERY seconds in a background thread."""
@@ -54,9 +59,13 @@ class Directory:
         self._stop.clear()
 
         def loop() -> None:
+            retry = 0.5
             while True:
-                self.refresh()
-                if self._stop.wait(REFRESH_EVERY):
+                if self.refresh():
+                    wait, retry = REFRESH_EVERY, 0.5
+                else:  # Slack not reachable yet (starting up, an outage): try again soon
+                    wait, retry = retry, min(retry * 2, REFRESH_EVERY)
+                if self._stop.wait(wait):
                     return
 
         self._thread = threading.Thread(target=loop, name="warroom-directory", daemon=True)
