@@ -38,11 +38,21 @@ def make_engine(url: str, *, timeout: float = 5.0) -> Engine:
         return engine
     # No pre-ping (a round trip per request): a connection the server dropped fails once,
     # SQLAlchemy invalidates the pool, and Database.run retries on a fresh one.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_timeout=timeout, pool_recycle=1800,
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_timeout=timeout, pool_recycle=1800,
                          connect_args={"connect_timeout": max(1, round(timeout)),
                                        # Keep-alives notice a vanished server within seconds.
                                        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
                                        "keepalives_count": 2})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # A process frozen or cut off mid-transaction must not hold its row locks for ever
+        # (the other replicas' claims would wait on them).
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET idle_in_transaction_session_timeout = 30000")
+        dbapi_conn.commit()
+
+    return engine
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

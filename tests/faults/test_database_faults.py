@@ -53,7 +53,7 @@ def test_database_outage_gets_a_clear_reply_and_recovers(database_url: str, tmp_
         assert sorted(r["version"] for r in versions) == ["v1.0.0", "v3.0.0"]  # nothing half-written
         assert not [m for m in stack.outbox() if m.failed]
     finally:
+        forwarder.down()  # first: no session of the bot's is left holding locks on the server
         stack.stop_bot()
         stack.stop_proxy()
         workspace.handle.stop()
-        forwarder.down()
