@@ -1,5 +1,6 @@
 # Two commands for a fresh clone: `make run` (the bot with the local workspace when no Slack
-# credentials are set) and `make test` (the whole suite). Each installs what it needs.
+# credentials are set) and `make test` (ruff, import contracts, mypy --strict, the whole suite).
+# Each installs what it needs.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
@@ -24,11 +25,13 @@ sandbox: install
 lint: install
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 
 test: install
 	bash scripts/ensure-chromium
 	$(PY) -m ruff check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 bench: install

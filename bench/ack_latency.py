@@ -14,8 +14,6 @@ process (`warroom serve`). Each server runs in its own process.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import json
 import os
 import socket
@@ -32,6 +30,7 @@ from urllib.parse import urlencode
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from slackbox.actor import sign
 
 HERE = Path(__file__).resolve().parent
 SECRET = "bench-signing-secret"  # noqa: S105
@@ -66,8 +65,7 @@ def start(*args: str, wait: bool = True, env: dict[str, str] | None = None) -> t
 def signed(body: str, content_type: str) -> dict[str, str]:
     """Headers Slack would send with ``body``."""
     ts = str(int(time.time()))
-    sig = hmac.new(SECRET.encode(), f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": f"v0={sig}", "Content-Type": content_type}
+    return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(SECRET, ts, body), "Content-Type": content_type}
 
 
 def channel(i: int) -> str:

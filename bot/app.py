@@ -12,23 +12,37 @@ from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import handlers
 from bot.clock import Clock
+from bot.deployments.service import DeploymentService
 from bot.directory import Directory
+from bot.edge import EdgeLimits, Limit
+from bot.executors.config import resolve_executors
+from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
+from bot.incidents import render as incident_render
+from bot.incidents import room
+from bot.incidents import view as incident_view
+from bot.incidents.service import IncidentService
+from bot.ops import Op
 from bot.outbox import FAST, QUEUE, OutboxSender
 from bot.pacing import Bucket, SharedPacer
-from bot.releases.service import ANNOUNCEMENT, ReleaseService
+from bot.policy import Policy
+from bot.releases import render as release_render
+from bot.releases.service import ReleaseService
+from bot.releases.tasks import TaskService
+from bot.releases.view import ANNOUNCEMENT
 from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api
+from handlers import api, deploy_hooks, slack_events
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -39,7 +53,7 @@ LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 
 
 def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
-    """Wire storage, the Slack gateway, the outbox and the workflows."""
+    """Wire storage, the Slack gateway, the outbox and the workflows, and connect their hooks."""
     clock = clock or Clock()
     engine = make_engine(settings.database_url, timeout=settings.db_timeout)
     if migrate:
@@ -54,20 +68,40 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
-    services = Services(settings=settings, policy=settings.policy, clock=clock, db=db, gateway=gateway,
-                        outbox=outbox, directory=directory, tokens=tokens)
-    services.releases = ReleaseService(db, settings.policy, directory.is_approver)
-    outbox.renderers[ANNOUNCEMENT] = services.releases.render_announcement
-    _add_incidents(services)
-    return services
+    policy = settings.policy
+    releases = ReleaseService(db, policy, directory.is_approver)
+    incidents = IncidentService(db, policy, releases, settings.templates)
+    releases.listeners.append(incidents.on_release_event)
+    register_renderers(outbox, policy, clock)
+    deployments = DeploymentService(db, releases)
+    executors = ExecutorClient(resolve_executors(policy), settings.github_api_url, settings.public_url)
+    # The outbox delivers executor requests; the deployment service hears what they answered.
+    executors.wanted, executors.on_accepted, executors.on_refused = (deployments.wanted, deployments.accepted,
+                                                                     deployments.refused)
+    outbox.targets[Op.WEBHOOK] = executors.webhook
+    outbox.targets[Op.GITHUB] = executors.github
+    tasks = TaskService(db, policy, directory.is_member, releases.announce)
+    return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
+                    directory=directory, tokens=tokens, releases=releases, incidents=incidents,
+                    deployments=deployments, executors=executors, tasks=tasks)
 
 
-def _add_incidents(services: Services) -> None:
-    try:
-        from bot.incidents.service import IncidentService
-    except ImportError:  # the incident workflow is optional while it is being built
-        return
-    services.incidents = IncidentService(services)
+def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock) -> None:
+    """The messages that mirror state, rendered when sent so they are current (see bot.outbox)."""
+    outbox.register_renderer(ANNOUNCEMENT, lambda s, args: release_render.announcement_call(s, args, policy,
+                                                                                            clock.now()))
+    outbox.register_renderer(incident_view.SUMMARY,
+                             lambda s, args: incident_render.summary_call(s, args, policy, clock.now()))
+    outbox.register_renderer(incident_view.ANNOUNCEMENT,
+                             lambda s, args: incident_render.announcement_call(s, args, policy))
+    outbox.register_renderer(incident_view.CHANNEL, incident_render.channel_call,
+                             after_sent=lambda s, args, result: room.channel_created(s, args, result, clock.now()))
+
+
+def register_jobs(due: DueWork, services: Services) -> None:
+    """The due work every process runs (each job claims rows, so replicas share it)."""
+    due.add("incident-due", services.incidents.run_due)
+    due.add("deployment-timeouts", services.deployments.expire_due)
 
 
 class _NoTokenSkippedWarning(logging.Filter):
@@ -77,11 +111,14 @@ class _NoTokenSkippedWarning(logging.Filter):
         return "will be ignored" not in record.getMessage()
 
 
+def signing_secret(settings: Settings) -> str:
+    """The secret Slack signs requests with (the local workspace's constant without credentials)."""
+    return settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else LOCAL_SIGNING_SECRET
+
+
 def build_bolt(services: Services) -> App:
-    """The Bolt app: verifies signatures, acks from the listener (no 10 ms ack polling)."""
-    settings = services.settings
-    secret = (settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret
-              else LOCAL_SIGNING_SECRET)
+    """The Bolt app: acks from the listener (no 10 ms ack polling). Signatures are verified before it,
+    on the raw bytes, by the /slack/events route (handlers/slack_events.py); Socket Mode needs none."""
     token = services.gateway.client.token or LOCAL_BOT_TOKEN
 
     def authorize(enterprise_id: str | None, team_id: str | None, user_id: str | None) -> AuthorizeResult:
@@ -90,7 +127,8 @@ def build_bolt(services: Services) -> App:
 
     logging.getLogger("slack_bolt.App").addFilter(_NoTokenSkippedWarning())
     app = App(
-        signing_secret=secret,
+        signing_secret=signing_secret(services.settings),
+        request_verification_enabled=False,
         client=services.gateway.client,
         authorize=authorize,
         # Our listeners only touch the database; Slack calls go through the outbox, so the
@@ -134,27 +172,29 @@ class Runtime:
         self.services.outbox.stop()
 
 
+def edge_limits(settings: Settings) -> list[Limit]:
+    """Body and rate limits by path prefix (the longest prefix wins). A route that needs other
+    limits adds its own entry here, e.g. ``Limit("/hooks/big", max_body=20_000_000, rate=..., burst=...)``."""
+    return [
+        Limit("/", max_body=settings.max_body),  # /healthz, /metrics and anything added later
+        Limit("/slack", max_body=settings.max_body),  # Slack's own traffic: never rate limited here
+        Limit("/api", max_body=settings.max_body, rate=settings.api_rate, burst=settings.api_burst),
+        Limit("/hooks", max_body=settings.hooks_max_body, rate=settings.hooks_rate, burst=settings.hooks_burst),
+    ]
+
+
 def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: bool = True) -> Runtime:
     """Everything for one process, not yet started."""
     services = build_services(settings, clock)
     bolt = build_bolt(services)
     due = DueWork(settings.scheduler_tick)
-    if hasattr(services, "incidents"):
-        services.incidents.register_jobs(due)
-    runtime_holder: list[Runtime] = []
-
-    async def slack_events(request: Request) -> Response:
-        from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
-
-        body = await request.body()
-        bolt_response = await run_in_threadpool(bolt.dispatch, to_bolt_request(request, body))
-        return to_starlette_response(bolt_response)
+    register_jobs(due, services)
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
 
     async def readyz(_: Request) -> Response:
-        if runtime_holder[0].draining:
+        if asgi.state.runtime.draining:
             return JSONResponse({"ready": False, "reason": "shutting down"}, status_code=503)
         problem = await run_in_threadpool(services.db.ping)
         if problem:
@@ -162,24 +202,27 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: boo
         return JSONResponse({"ready": True})
 
     @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        runtime_holder[0].start_background()
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        runtime.start_background()
         try:
             yield
         finally:
-            runtime_holder[0].stop_background()
+            runtime.stop_background()
 
     asgi = Starlette(
         routes=[
-            Route("/slack/events", slack_events, methods=["POST"]),
+            Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
+            Mount("/hooks", routes=deploy_hooks.routes(services)),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],
     )
     runtime = Runtime(services, bolt, asgi, due, worker=worker)
-    runtime_holder.append(runtime)
+    asgi.state.runtime = runtime
     return runtime
 
 
@@ -187,8 +230,7 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
     """Deliver the outbox and run due work until ``stop`` is set, then drain (`warroom worker`)."""
     services = build_services(settings, clock)
     due = DueWork(settings.scheduler_tick)
-    if hasattr(services, "incidents"):
-        services.incidents.register_jobs(due)
+    register_jobs(due, services)
     services.outbox.start()
     due.start()
     log.info("warroom worker %s running", services.outbox.worker_id)

@@ -78,10 +78,10 @@ def _outbox(settings: Settings, args: argparse.Namespace) -> None:
     print(f"{n} row(s) queued again")
 
 
-def _sandbox(settings: Settings, host: str, port: int, bot_port: int) -> None:
+def _sandbox(settings: Settings, host: str, port: int, bot_port: int, public: bool = False) -> None:
     from slackbox.launch import run_sandbox
 
-    run_sandbox(settings, host=host, port=port, bot_port=bot_port)
+    run_sandbox(settings, host=host, port=port, bot_port=bot_port, public=public)
 
 
 def _db_upgrade(settings: Settings) -> None:
@@ -109,6 +109,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> None:
             print(f"{row.name}\t{','.join(row.scopes)}\t{state}\tcreated {row.created_at:%Y-%m-%d}")
 
 
+PUBLIC_HELP = ("let the local workspace bind a non-loopback --host; random secrets are generated and "
+               "printed instead of the public local ones")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `warroom` console script."""
     parser = argparse.ArgumentParser(prog="warroom", description="Release and incident coordination in Slack.")
@@ -129,10 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     box.add_argument("--host", default="127.0.0.1")
     box.add_argument("--port", type=int, default=3000, help="the local workspace's port")
     box.add_argument("--bot-port", type=int, default=3001, help="the bot's own HTTP port")
+    box.add_argument("--public", action="store_true", help=PUBLIC_HELP)
     run = sub.add_parser("run", help="serve when Slack credentials are set, else the sandbox")
     run.add_argument("--host", default=None)
     run.add_argument("--port", type=int, default=None)
     run.add_argument("--bot-port", type=int, default=3001, help="the bot's own port when the sandbox runs")
+    run.add_argument("--public", action="store_true", help=PUBLIC_HELP)
     db = sub.add_parser("db", help="database tasks")
     db.add_argument("task", choices=["upgrade"])
     token = sub.add_parser("token", help="API tokens: create NAME --scope S..., list, revoke NAME")
@@ -151,13 +157,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.cmd == "outbox":
             _outbox(settings, args)
         elif args.cmd == "sandbox":
-            _sandbox(settings, args.host, args.port, args.bot_port)
+            _sandbox(settings, args.host, args.port, args.bot_port, args.public)
         elif args.cmd == "run":
             if settings.has_slack_credentials:
                 print("warroom: Slack credentials found; serving your workspace.", flush=True)
                 _serve_with_worker_process(settings, args.host or "0.0.0.0", args.port or 8000)
             else:  # run_sandbox says so in its first lines, with the URL to open
-                _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, args.bot_port)
+                _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, args.bot_port, args.public)
         elif args.cmd == "token":
             _token(settings, args)
         else:

@@ -26,6 +26,18 @@ class Directory:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    def is_member(self, user: str, owner: str) -> bool:
+        """True when ``owner`` is ``user``, or a user group ``user`` belongs to."""
+        if user == owner:
+            return True
+        if not owner.startswith("S") or self.gateway is None:
+            return False
+        try:
+            return user in self.gateway.group_members(owner)
+        except SlackCallFailed as exc:
+            log.warning("cannot read user group %s: %s", owner, exc.error)
+            return False
+
     def is_approver(self, user: str) -> bool:
         """True when ``user`` is listed, or is in a listed user group (as last refreshed)."""
         if user in self.users:

@@ -67,3 +67,15 @@ class DatabaseUnavailable(WarroomError):
 
     def __init__(self) -> None:
         super().__init__("warroom cannot reach its database; nothing was changed, try again in a moment.")
+
+
+class Unauthorized(WarroomError):
+    """A hook's token or signature is missing or wrong (HTTP 401)."""
+
+
+class DeploymentFinished(InvalidTransition):
+    """A report arrived for a deployment that has finished already; ``state`` is where it ended."""
+
+    def __init__(self, message: str, *, state: str) -> None:
+        super().__init__(message)
+        self.state = state

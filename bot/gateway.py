@@ -105,13 +105,14 @@ class SlackGateway:
     def call(self, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call a Web API method through slack_sdk's typed method (it knows each encoding)."""
         try:
-            return dict(getattr(self.client, method.replace(".", "_"))(**kwargs).data)  # type: ignore[arg-type]
+            response = getattr(self.client, method.replace(".", "_"))(**kwargs)
+            return dict(response.data)
         except SlackApiError as exc:
             raise _failure(method, exc) from exc
         except (OSError, HTTPException) as exc:  # refused, reset, timed out (URLError is an OSError)
             raise SlackCallFailed(method, unreachable(exc), transient=True) from exc
 
-    def post(self, channel: str, text: str, blocks: list[dict] | None = None,
+    def post(self, channel: str, text: str, blocks: list[dict[str, Any]] | None = None,
              thread_ts: str | None = None) -> dict[str, Any]:
         """chat.postMessage; returns channel and ts."""
         args: dict[str, Any] = {"channel": channel, "text": text, "unfurl_links": False}
@@ -122,7 +123,7 @@ class SlackGateway:
         data = self.call("chat.postMessage", **args)
         return {"channel": data["channel"], "ts": data["ts"]}
 
-    def update(self, channel: str, ts: str, text: str, blocks: list[dict] | None = None) -> dict[str, Any]:
+    def update(self, channel: str, ts: str, text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """chat.update of a message the bot posted."""
         args: dict[str, Any] = {"channel": channel, "ts": ts, "text": text}
         if blocks is not None:
@@ -143,7 +144,8 @@ class SlackGateway:
                 return str(message["ts"])
         return None
 
-    def ephemeral(self, channel: str, user: str, text: str, blocks: list[dict] | None = None) -> dict[str, Any]:
+    def ephemeral(self, channel: str, user: str, text: str,
+                  blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """chat.postEphemeral: only ``user`` sees it."""
         args: dict[str, Any] = {"channel": channel, "user": user, "text": text}
         if blocks is not None:
@@ -212,7 +214,7 @@ class SlackGateway:
                 raise
         return {"channel": channel, "ts": ts}
 
-    def dm(self, user: str, text: str, blocks: list[dict] | None = None) -> dict[str, Any]:
+    def dm(self, user: str, text: str, blocks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         """Open a DM with ``user`` and post to it."""
         channel = self.call("conversations.open", users=user)["channel"]["id"]
         return self.post(channel, text, blocks)

@@ -14,7 +14,13 @@ transaction commits.
   may have gone through (a post is then looked up in the channel; a channel create adopts
   the channel it finds by its name).
 - Two lanes: calls a user is waiting for (views.open, ephemeral replies) are claimed by their
-  own thread and never wait behind channel traffic.
+  own thread and never wait behind channel traffic. Calls to other systems (``targets``:
+  executor webhooks, GitHub) go out side by side on a small pool, and their temporary failures
+  are retried without giving up (an executor down for a while must not lose a request).
+- Messages that mirror state (a release announcement, an incident's pinned summary) are rendered
+  by a registered renderer at send time (``Op.RENDER``), so a burst of changes is one update.
+- A programming error (an unknown op or renderer, a payload the verb does not take) cannot
+  succeed on a retry: the row is failed at once and logged at ERROR.
 """
 
 from __future__ import annotations
@@ -27,17 +33,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.client import HTTPException
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from bot.clock import Clock
 from bot.errors import PermanentFailure, TemporaryFailure
 from bot.gateway import SlackCallFailed, SlackGateway
-from bot.outbox_claim import Claim, claim_rows, ref_keys, resolve  # noqa: F401  (re-exported helpers)
+from bot.ops import Op
+from bot.outbox_claim import Claim, claim_rows
 from bot.pacing import SharedPacer
 from storage.db import session_scope
 from storage.models import OutboxMessage, SlackRef
@@ -49,13 +58,27 @@ HEARTBEAT = 1.0  # seconds between lease renewals
 MAX_BACKOFF = 60.0  # seconds, the longest wait between two tries of one row
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
-OnStored = Callable[[Session, str, dict[str, Any]], None]
-# A renderer turns a stored payload into a gateway call: (op, args).
-Renderer = Callable[[Session, dict[str, Any]], tuple[str, dict[str, Any]] | None]
+# A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
+Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
+# Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
+AfterSent = Callable[[Session, dict[str, Any], dict[str, Any]], None]
 # A target delivers one op to a system other than Slack; it raises TemporaryFailure or
 # PermanentFailure (bot.errors) and returns what may be stored under the row's store_as.
 Target = Callable[[dict[str, Any]], dict[str, Any]]
 QUEUE, FAST = "queue", "fast"
+# Errors in our own code or payloads: retrying cannot help.
+PROGRAMMING_ERRORS = (TypeError, KeyError, AttributeError)
+# The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
+_GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
+                            Op.PIN, Op.UPLOAD, Op.OPEN_VIEW})
+
+
+@dataclass(frozen=True)
+class RendererEntry:
+    """A registered renderer and what to do once its call succeeded."""
+
+    render: Renderer
+    after_sent: AfterSent | None = None
 
 
 def backoff(attempts: int, retry_after: float | None = None) -> float:
@@ -76,7 +99,7 @@ def classify(error: Exception) -> tuple[bool, str, float | None]:
         return True, error.error, None
     if isinstance(error, OSError | HTTPException):  # refused, reset, timed out
         return False, f"unreachable: {type(error).__name__}", None
-    # A programming error (a bad argument, a missing key): trying again repeats it.
+    # A programming error (a bad argument, a missing key, an unknown op): trying again repeats it.
     return True, f"{type(error).__name__}: {error}"[:500], None
 
 
@@ -102,9 +125,11 @@ class OutboxSender:
         self.give_up = timedelta(seconds=give_up)
         self.lanes = lanes
         self.worker_id = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.on_stored: list[OnStored] = []
-        self.renderers: dict[str, Renderer] = {}
+        self.renderers: dict[str, RendererEntry] = {}
+        # Non-Slack ops (Op.WEBHOOK, Op.GITHUB): op -> deliver(args) -> result, registered by
+        # the composition root.
         self.targets: dict[str, Target] = {}
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warroom-outbox-target")
         self._wake = {lane: threading.Event() for lane in (QUEUE, FAST)}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -113,6 +138,12 @@ class OutboxSender:
         self._held: set[int] = set()
         self._tried: set[int] = set()  # of those, the ones whose call has started
         self._held_lock = threading.Lock()
+
+    def register_renderer(self, name: str, render: Renderer, *, after_sent: AfterSent | None = None) -> None:
+        """Make ``tx.slack.render(name, ...)`` rows deliverable (the composition root calls this)."""
+        if name in self.renderers:
+            raise ValueError(f"renderer {name!r} is registered already")
+        self.renderers[name] = RendererEntry(render, after_sent)
 
     def kick(self, fast: bool | None = None) -> None:
         """Wake the sender: new rows were committed (``fast``: only a fast-lane row among them
@@ -146,7 +177,7 @@ class OutboxSender:
     def release_claims(self) -> int:
         """Free the rows this sender claimed but did not send: another replica takes them at once."""
         with session_scope(self.engine, background=True) as s:
-            return int(s.execute(update(OutboxMessage).where(
+            return int(s.connection().execute(update(OutboxMessage).where(
                 col(OutboxMessage.claimed_by) == self.worker_id, col(OutboxMessage.sent_at).is_(None))
                 .values(claimed_until=None, claimed_by=None)).rowcount or 0)
 
@@ -199,10 +230,16 @@ class OutboxSender:
         with self._held_lock:
             self._held |= ids
         try:
+            # Requests to other systems go out side by side, so one slow executor does not
+            # hold up the Slack calls behind it, nor each other.
+            remote = [self._pool.submit(self._deliver, c) for c in claimed if c.op in self.targets]
             for claim in claimed:
                 if self._stop.is_set() and lane == QUEUE:
                     break  # draining: the rest is released to another replica
-                self._deliver(claim)
+                if claim.op not in self.targets:
+                    self._deliver(claim)
+            for future in remote:
+                future.result()
         finally:
             with self._held_lock:
                 untried = sorted(ids - self._tried)
@@ -227,7 +264,7 @@ class OutboxSender:
         if call is None:
             return
         op, args = call
-        if op == "create_channel" and claim.tried_before:
+        if op == Op.CREATE_CHANNEL and claim.tried_before:
             args = {**args, "adopt": True}
         try:
             result = self._already_posted(claim, op, args) or self._call(op, args)
@@ -239,7 +276,7 @@ class OutboxSender:
     def _already_posted(self, claim: Claim, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
         """After a try whose outcome is unknown (a crash or timeout mid-call), look in the
         channel before posting again: Slack cannot dedupe chat.postMessage for us."""
-        if not claim.tried_before or op != "post" or claim.sending_at is None:
+        if not claim.tried_before or op != Op.POST or claim.sending_at is None:
             return None
         channel, text = args.get("channel"), args.get("text")
         if not isinstance(channel, str) or not isinstance(text, str):
@@ -251,35 +288,36 @@ class OutboxSender:
         return {"channel": channel, "ts": ts}
 
     def _call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
-        if op in self.targets:
-            return self.targets[op](args)
-        method = getattr(self.gateway, op, None)
-        if method is None or op.startswith("_"):
-            raise PermanentFailure(f"no delivery for op {op!r}")
-        return method(**args)  # type: ignore[no-any-return]
+        target = self.targets.get(op)
+        if target is not None:
+            return target(args)
+        if op not in _GATEWAY_VERBS:
+            raise KeyError(f"unknown outbox op {op!r}")
+        verb: Callable[..., dict[str, Any]] = getattr(self.gateway, op)
+        return verb(**args)
 
     def _render_one(self, claim: Claim) -> tuple[str, dict[str, Any]] | None:
-        if claim.op not in self.renderers:
+        if claim.op != Op.RENDER:
             return claim.op, claim.args
         try:
+            entry = self.renderers[claim.args["renderer"]]
             with Session(self.engine, expire_on_commit=False) as s:
-                call = self.renderers[claim.op](s, claim.args)
-        except Exception as exc:
+                call = entry.render(s, {k: v for k, v in claim.args.items() if k != "renderer"})
+        except Exception as exc:  # an unknown renderer or a payload it cannot read: failed at once
             self._record(claim, None, exc)
             return None
         if call is None:
             self._record(claim, None, None)
-        return call
+            return None
+        return str(call[0]), call[1]
 
     def sweep(self) -> None:
         """Housekeeping: wake parked rows whose message exists (a ref another replica stored
         while the row was being parked), and drop rows sent more than KEEP_SENT ago."""
-        from sqlalchemy import delete, select
-
         now = self.clock.now()
         with session_scope(self.engine, background=True) as s:
             s.execute(update(OutboxMessage)
-                      .where(col(OutboxMessage.waits_for).in_(select(SlackRef.key)),
+                      .where(col(OutboxMessage.waits_for).in_(select(col(SlackRef.key))),
                              col(OutboxMessage.sent_at).is_(None))
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))
@@ -293,14 +331,25 @@ class OutboxSender:
             row.claimed_until, row.claimed_by = None, None
             if error is None:
                 row.sent_at = now
+                if row.op in self.targets and "secret" in row.payload:
+                    # A callback token is kept only until the request is out.
+                    row.payload = {k: v for k, v in row.payload.items() if k != "secret"}
                 if row.store_as and result is not None:
                     self._store(s, row.store_as, result)
+                entry = self.renderers.get(row.payload.get("renderer", "")) if row.op == Op.RENDER else None
+                if entry and entry.after_sent and result is not None:
+                    entry.after_sent(s, row.payload, result)
                 return
             row.attempts += 1
             permanent, row.last_error, retry_after = classify(error)
+            if isinstance(error, PROGRAMMING_ERRORS):
+                # A bug, not the remote: trying again would fail the same way.
+                log.error("outbox %s %s cannot be sent (programming error); failed: %s", row.id, row.op,
+                          row.last_error, exc_info=error)
             if did_not_happen(row.last_error or ""):
                 row.sending_at = None  # no retry needs to wonder whether this try went through
-            if permanent or now - row.created_at >= self.give_up:
+            # An executor that is down for a day still gets its request: targets never give up.
+            if permanent or (now - row.created_at >= self.give_up and row.op not in self.targets):
                 row.failed = True
                 log.warning("giving up on outbox %s %s after %d tries: %s", row.id, row.op, row.attempts,
                             row.last_error)
@@ -321,8 +370,6 @@ class OutboxSender:
         s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
                                               col(OutboxMessage.sent_at).is_(None))
                   .values(waits_for=None, not_before=self.clock.now()))
-        for hook in self.on_stored:
-            hook(s, key, result)
 
 
 def failed_rows(engine: Any, limit: int = 100) -> list[OutboxMessage]:
@@ -343,5 +390,5 @@ def retry_failed(engine: Any, now: datetime, ids: list[int] | None = None) -> in
     if ids is not None:
         stmt = stmt.where(col(OutboxMessage.id).in_(ids))
     with session_scope(engine) as s:
-        return int(s.execute(stmt.values(failed=False, attempts=0, not_before=now, created_at=now,
+        return int(s.connection().execute(stmt.values(failed=False, attempts=0, not_before=now, created_at=now,
                                          claimed_until=None, claimed_by=None, waits_for=None)).rowcount or 0)

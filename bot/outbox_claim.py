@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, literal, or_, select, update
 
 from bot.pacing import SharedPacer
 from storage.db import session_scope
-from storage.models import OutboxMessage, SlackRef
+from storage.models import OutboxMessage, SlackRef, table_of
 
 PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
 
@@ -70,11 +70,16 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
 
 
 def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
-    t = OutboxMessage.__table__  # type: ignore[attr-defined]
+    t = table_of(OutboxMessage)
     p = t.alias("earlier")
+    # An earlier unclaimed row with the same coalesce key does not hold this one back: the
+    # newest of them is the one sent, the claim marks the others superseded in the same pass.
+    same_update = and_(p.c.coalesce_key.is_not(None), t.c.coalesce_key.is_not(None),
+                       p.c.coalesce_key == t.c.coalesce_key,
+                       or_(p.c.claimed_until.is_(None), p.c.claimed_until < now))
     earlier = (select(literal(1)).select_from(p)
                .where(p.c.order_key == t.c.order_key, p.c.id < t.c.id, p.c.sent_at.is_(None),
-                      p.c.failed == False)  # noqa: E712
+                      p.c.failed == False, ~same_update)  # noqa: E712
                .exists())
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
             .where(t.c.sent_at.is_(None), t.c.failed == False, t.c.fast == fast,  # noqa: E712
@@ -90,7 +95,7 @@ def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
 def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: str, lease: timedelta,
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
-    t = OutboxMessage.__table__  # type: ignore[attr-defined]
+    t = table_of(OutboxMessage)
     with session_scope(engine, background=True) as s:
         conn = s.connection()
         rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
@@ -99,14 +104,18 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
         newest: dict[str, int] = {}
         keys = {r.coalesce_key for r in rows if r.coalesce_key}
         if keys:
-            newest = dict(conn.execute(  # type: ignore[arg-type]
+            newest = {str(k): int(v) for k, v in conn.execute(
                 select(t.c.coalesce_key, func.max(t.c.id))
                 .where(t.c.coalesce_key.in_(keys), t.c.sent_at.is_(None), t.c.failed == False)  # noqa: E712
-                .group_by(t.c.coalesce_key)).all())
+                .group_by(t.c.coalesce_key))}
         wanted = {k for r in rows for k in ref_keys(r.payload)}
-        refs = {r.key: r for r in conn.execute(select(SlackRef.__table__).where(  # type: ignore[attr-defined]
-            SlackRef.__table__.c.key.in_(wanted)))} if wanted else {}  # type: ignore[attr-defined]
-        superseded, parked, late, ready = [], [], [], []
+        refs_table = table_of(SlackRef)
+        refs = ({r.key: r for r in conn.execute(select(refs_table).where(refs_table.c.key.in_(wanted)))}
+                if wanted else {})
+        superseded: list[int] = []
+        parked: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
+        ready: list[Claim] = []
         for row in rows:
             if row.coalesce_key and row.id < newest.get(row.coalesce_key, row.id):
                 superseded.append(row.id)
@@ -117,11 +126,11 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
                 (late if now - row.created_at > give_up else parked).append({"rid": row.id, "key": str(missing)})
                 continue
             ready.append(Claim(row.id, row.op, args, row.sending_at))
-        rid = bindparam("rid")
+        rid: BindParameter[int] = bindparam("rid")
         if superseded:
             conn.execute(update(t).where(t.c.id.in_(superseded)).values(sent_at=now, last_error="superseded"))
         if parked:
-            posted = select(SlackRef.key).where(SlackRef.key == bindparam("key")).exists()  # type: ignore[arg-type]
+            posted = select(refs_table.c.key).where(refs_table.c.key == bindparam("key")).exists()
             conn.execute(update(t).where(and_(t.c.id == rid, ~posted))
                          .values(waits_for=bindparam("key"), not_before=now + PARKED), parked)
         if late:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from storage.models import SendPace
+from storage.models import SendPace, table_of
 
 # Calls that Slack does not limit per channel (or that a user waits for) go out at once.
 UNPACED = frozenset({"ephemeral", "open_view", "dm", "create_channel", "invite", "topic", "pin"})
@@ -70,13 +70,13 @@ class SharedPacer:
                 continue
             for key, bucket in buckets:
                 tats[key] = max(tats[key], now) + bucket.interval
-        table = SendPace.__table__  # type: ignore[attr-defined]
+        table = table_of(SendPace)
         for key, tat in tats.items():
             conn.execute(update(table).where(table.c.key == key).values(tat=tat))
         return later
 
     def _lock(self, conn: Any, now: datetime, keys: list[str]) -> dict[str, datetime]:
-        table = SendPace.__table__  # type: ignore[attr-defined]
+        table = table_of(SendPace)
         postgres = conn.dialect.name == "postgresql"
         insert = pg_insert if postgres else sqlite_insert
         conn.execute(insert(table).values([{"key": k, "tat": now} for k in keys]).on_conflict_do_nothing())

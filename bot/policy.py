@@ -6,17 +6,19 @@ over them key by key, then the whole is validated so a mistake names its field.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from storage.vocab import Risk, Severity, StageName, TaskPhase
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
-RiskName = Literal["low", "medium", "high", "critical"]
-SeverityName = Literal["P0", "P1", "P2", "P3"]
+PHASES = tuple(TaskPhase)  # in the order the phases happen
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -30,22 +32,99 @@ class RiskLevel(_Strict):
 
 
 class Stage(_Strict):
-    name: Literal["dev", "staging", "canary", "production"]
+    name: StageName
     label: str
     production: bool = False
     requires_approval: bool = False
     # Checklist sections that must be fully ticked before promotion into this stage.
     requires_checklist: list[str] = []
+    # The executor that deploys into this stage (a name under `executors:`); none: manual.
+    executor: str | None = None
+    # How long a deployment may go without a final report before it is marked timed out.
+    timeout_seconds: int = Field(default=1800, ge=1)
+    # Task phases (policy `tasks`) whose every task must be done before promotion into this stage.
+    requires_tasks: list[TaskPhase] = []
+
+
+class Task(_Strict):
+    """A coordination request sent when a release starts: to a person or user group (Slack ID)
+    or to an executor (a `task.requested` webhook)."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    title: str = Field(min_length=1, max_length=150)
+    owner: str = Field(min_length=1, max_length=64)
+    requirements: list[str] = []
+
+
+_REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class WebhookExecutor(_Strict):
+    """A Standard Webhooks-signed HTTP POST to the team's deployer."""
+
+    kind: Literal["webhook"]
+    url: str
+    secret_env: str = Field(pattern=_ENV_NAME)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class GithubActionsExecutor(_Strict):
+    """A workflow_dispatch of one GitHub Actions workflow."""
+
+    kind: Literal["github_actions"]
+    repo: str = Field(pattern=_REPO)
+    workflow: str = Field(min_length=1)
+    ref: str | None = None  # default: the release's ref
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+class GithubDeploymentsExecutor(_Strict):
+    """A GitHub deployment (Deployments API) per request; environment = the stage's name."""
+
+    kind: Literal["github_deployments"]
+    repo: str = Field(pattern=_REPO)
+    token_env: str = Field(pattern=_ENV_NAME)
+
+
+Executor = Annotated[WebhookExecutor | GithubActionsExecutor | GithubDeploymentsExecutor,
+                     Field(discriminator="kind")]
+
+
+class ChecklistItem(_Strict):
+    """One checklist item; ticks are stored by ``id``, so items may be reordered or relabelled."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
+    label: str = Field(min_length=1, max_length=200)
+
+
+def _slug(label: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "item"
 
 
 class ChecklistSection(_Strict):
     section: str
-    items: list[str] = Field(min_length=1)
+    items: list[ChecklistItem] = Field(min_length=1)
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, value: Any) -> Any:
+        # A plain string is an item whose id is its label in snake_case.
+        if isinstance(value, list):
+            return [{"id": _slug(v), "label": v} if isinstance(v, str) else v for v in value]
+        return value
 
 
 class Freeze(_Strict):
     days: list[str] = ["fri"]
-    emergency_severities: list[SeverityName] = ["P0", "P1"]
+    emergency_severities: list[Severity] = [Severity.P0, Severity.P1]
 
     @field_validator("days", mode="before")
     @classmethod
@@ -61,17 +140,24 @@ class Freeze(_Strict):
         return days
 
 
-class Severity(_Strict):
+class SeverityPolicy(_Strict):
     label: str
     response_seconds: int | None = Field(default=None, ge=0)
-    hotfix_start_stage: Literal["dev", "staging", "canary"] = "dev"
+    hotfix_start_stage: StageName = StageName.DEV
     status_interval_seconds: int | None = Field(default=None, ge=1)
+
+    @field_validator("hotfix_start_stage")
+    @classmethod
+    def _before_production(cls, value: StageName) -> StageName:
+        if value == StageName.PRODUCTION:
+            raise ValueError("a hotfix starts before production (dev, staging or canary)")
+        return value
 
 
 class WarRoom(_Strict):
     incidents_channel: str = "incidents"
     status_interval_seconds: int = Field(default=900, ge=1)
-    responders: dict[SeverityName, list[str]] = {}
+    responders: dict[Severity, list[str]] = {}
 
 
 class Postmortem(_Strict):
@@ -92,20 +178,29 @@ class Policy(_Strict):
     """The validated policy; every workflow reads its rules from here."""
 
     timezone: str = "UTC"
-    risk_levels: dict[RiskName, RiskLevel]
+    risk_levels: dict[Risk, RiskLevel]
     stages: list[Stage] = Field(min_length=2)
     checklist: list[ChecklistSection]
     freeze: Freeze
-    severities: dict[SeverityName, Severity]
+    severities: dict[Severity, SeverityPolicy]
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
+    executors: dict[str, Executor] = {}
+    tasks: dict[TaskPhase, list[Task]] = {}
+    # What a release ships when `/release start` names no repo= or service=.
+    default_service: str | None = Field(default=None, max_length=64)
+    default_repo: str | None = Field(default=None, pattern=_REPO)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:
-        missing = {"low", "medium", "high", "critical"} - set(self.risk_levels)
+        missing = set(Risk) - set(self.risk_levels)
         if missing:
-            raise ValueError(f"risk_levels lacks {sorted(missing)}")
+            raise ValueError(f"risk_levels lacks {sorted(str(m) for m in missing)}")
+        ids = [item.id for sec in self.checklist for item in sec.items]
+        doubled = sorted({i for i in ids if ids.count(i) > 1})
+        if doubled:
+            raise ValueError(f"checklist: each item id may appear once; {doubled} appear more often")
         names = [s.name for s in self.stages]
         if len(set(names)) != len(names):
             raise ValueError("stages: each stage may appear once")
@@ -114,7 +209,28 @@ class Policy(_Strict):
             unknown = set(stage.requires_checklist) - sections
             if unknown:
                 raise ValueError(f"stages.{stage.name}.requires_checklist names unknown sections {sorted(unknown)}")
+            for phase in stage.requires_tasks:
+                if not self.tasks.get(phase):
+                    raise ValueError(f"stages.{stage.name}.requires_tasks names phase {phase.value!r}, "
+                                     "which has no tasks")
+            if stage.executor and stage.executor not in self.executors:
+                known = ", ".join(sorted(self.executors)) or "none are defined"
+                raise ValueError(f"stages.{stage.name}.executor names unknown executor {stage.executor!r} "
+                                 f"(executors: {known})")
+        for phase, tasks in self.tasks.items():
+            for i, task in enumerate(tasks):
+                owner = self.executors.get(task.owner)
+                if owner is not None and owner.kind != "webhook":
+                    raise ValueError(f"tasks.{phase}.{i}.owner: executor {task.owner!r} is {owner.kind}; "
+                                     "only a webhook executor takes tasks")
+                if owner is None and not re.match(r"^[UWS][A-Z0-9]{2,}$", task.owner):
+                    raise ValueError(f"tasks.{phase}.{i}.owner: {task.owner!r} is neither a Slack user or "
+                                     "user-group ID (U..., S...) nor an executor name")
         return self
+
+    def checklist_item(self, item_id: str) -> ChecklistItem | None:
+        """The checklist item with ``item_id``, if the policy lists it."""
+        return next((i for sec in self.checklist for i in sec.items if i.id == item_id), None)
 
     def stage(self, name: str) -> Stage:
         """The stage called ``name``."""
@@ -122,13 +238,13 @@ class Policy(_Strict):
 
     def next_stage(self, name: str) -> Stage | None:
         """The stage after ``name``, or None at the last one."""
-        names = [s.name for s in self.stages]
+        names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
 
-    def interval_for(self, severity: str) -> int:
+    def interval_for(self, severity: Severity) -> int:
         """Seconds between war-room status updates for this severity."""
-        sev = self.severities.get(severity)  # type: ignore[call-overload]
+        sev = self.severities.get(severity)
         return (sev and sev.status_interval_seconds) or self.war_room.status_interval_seconds
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import Any
 
 from bot.clock import Clock
+from bot.deployments.service import DeploymentService
 from bot.directory import Directory
+from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway
+from bot.incidents.service import IncidentService
 from bot.outbox import OutboxSender
 from bot.policy import Policy
+from bot.releases.service import ReleaseService
+from bot.releases.tasks import TaskService
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-
-if TYPE_CHECKING:
-    from bot.incidents.service import IncidentService
-    from bot.releases.service import ReleaseService
 
 
 @dataclass
@@ -31,15 +32,18 @@ class Services:
     outbox: OutboxSender
     directory: Directory
     tokens: Tokens
-    releases: ReleaseService = field(init=False)
-    incidents: IncidentService = field(init=False)
+    releases: ReleaseService
+    incidents: IncidentService
+    deployments: DeploymentService
+    executors: ExecutorClient
+    tasks: TaskService
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""
         with self.db.transaction() as tx:
-            tx.send("ephemeral", channel=channel, user=user, text=text)
+            tx.slack.ephemeral(channel, user, text)
 
-    def open_modal(self, trigger_id: str, view: dict) -> None:
+    def open_modal(self, trigger_id: str, view: dict[str, Any]) -> None:
         """Open a modal (views.open) without holding up the ack."""
         with self.db.transaction() as tx:
-            tx.send("open_view", trigger_id=trigger_id, view=view)
+            tx.slack.open_view(trigger_id, view)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import re
 from functools import cached_property
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from storage.vocab import Severity
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -45,6 +46,29 @@ class Settings(BaseSettings):
     outbox_give_up: float = Field(default=86400.0, gt=0, alias="WARROOM_OUTBOX_GIVE_UP")
     # Seconds the ack path waits for the database before answering "cannot reach its database".
     db_timeout: float = Field(default=1.5, gt=0, le=10, alias="WARROOM_DB_TIMEOUT")
+    github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
+    # The base of the callback URLs handed to executors (how they reach this bot).
+    public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")
+
+    @field_validator("github_api_url", "public_url")
+    @classmethod
+    def _http_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        from urllib.parse import urlsplit
+
+        if not value:
+            return None if info.field_name == "public_url" else "https://api.github.com"
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/")
+    # The HTTP edge (bot/edge.py): body limits in bytes, request rates per client address
+    # (requests per second refilled, burst = bucket size; a rate of 0 turns the limit off).
+    max_body: int = Field(default=1_048_576, ge=1024, alias="WARROOM_MAX_BODY_BYTES")
+    hooks_max_body: int = Field(default=5_242_880, ge=1024, alias="WARROOM_HOOKS_MAX_BODY_BYTES")
+    api_rate: float = Field(default=10.0, ge=0, alias="WARROOM_API_RATE")
+    api_burst: int = Field(default=100, ge=1, alias="WARROOM_API_BURST")
+    hooks_rate: float = Field(default=20.0, ge=0, alias="WARROOM_HOOKS_RATE")
+    hooks_burst: int = Field(default=200, ge=1, alias="WARROOM_HOOKS_BURST")
 
     @field_validator("approvers", "freeze_days", mode="before")
     @classmethod
@@ -95,7 +119,7 @@ class Settings(BaseSettings):
         if self.status_interval:
             war_room["status_interval_seconds"] = self.status_interval
             # The environment sets one cadence for every severity.
-            overrides["severities"] = {s: {"status_interval_seconds": None} for s in ("P0", "P1", "P2", "P3")}
+            overrides["severities"] = {s.value: {"status_interval_seconds": None} for s in Severity}
         if self.incidents_channel:
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:
@@ -110,15 +134,21 @@ class Settings(BaseSettings):
         return bool(self.slack_bot_token and self.slack_signing_secret)
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings (and validate the policy) or raise ConfigError naming the setting."""
     try:
-        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "settings"
         raise ConfigError(f"{name}: {first['msg']}") from exc
     except SettingsError as exc:
         raise ConfigError(str(exc)) from exc
-    _ = settings.policy  # validate now, not on the first request
+    policy = settings.policy  # validate now, not on the first request
+    if any(stage.executor for stage in policy.stages) and not settings.public_url:
+        raise ConfigError("WARROOM_PUBLIC_URL: a stage has an executor, so the bot needs the public base URL "
+                          "executors call back to (e.g. https://warroom.example.com)")
+    from bot.executors.config import resolve_executors
+
+    resolve_executors(policy)  # a missing secret stops start-up here, naming the variable
     return settings

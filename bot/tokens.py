@@ -17,7 +17,7 @@ from sqlmodel import col, select
 
 from bot.errors import NotFound, UsageError
 from bot.tx import Database
-from storage.models import ApiToken
+from storage.models import ApiToken, table_of
 
 
 class Scope(StrEnum):
@@ -76,10 +76,10 @@ class Tokens:
     def revoke(self, name: str) -> None:
         """Revoke the token named ``name``."""
         with self.db.transaction() as tx:
+            table = table_of(ApiToken)
             done = tx.session.connection().execute(
-                update(ApiToken.__table__).where(  # type: ignore[attr-defined]
-                    ApiToken.__table__.c.name == name, ApiToken.__table__.c.revoked_at.is_(None)  # type: ignore[attr-defined]
-                ).values(revoked_at=tx.now)).rowcount
+                update(table).where(table.c.name == name, table.c.revoked_at.is_(None))
+                .values(revoked_at=tx.now)).rowcount
         if not done:
             raise NotFound(f"no active token named {name!r}")
 

@@ -1,5 +1,6 @@
 """One transaction per request: state change, audit row and outgoing messages commit
-together; the sender is woken only after the commit."""
+together; the sender is woken only after the commit. Workflow code queues Slack calls through
+``tx.slack`` (``bot.outbox_port.SlackPort``), one typed method per gateway verb."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, update
@@ -19,9 +20,12 @@ from sqlmodel import Session, SQLModel
 
 from bot.clock import Clock
 from bot.errors import Conflict, DatabaseUnavailable
-from bot.ops import FAST, order_key
+from bot.ops import Op
+from bot.outbox_port import SlackPort
+from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
+from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
 from storage.db import session_scope
-from storage.models import AuditEntry, OutboxMessage, ProcessedRequest
+from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -40,21 +44,6 @@ class Duplicate(Exception):
     """This request was applied already (Slack re-delivered it, or a double click)."""
 
 
-def ref(key: str, field: str = "ts") -> dict[str, str]:
-    """A placeholder in an outbox payload, filled from SlackRef ``key`` when sent."""
-    return {"$ref": key, "field": field}
-
-
-def outbox_row(op: str, payload: dict[str, Any], now: datetime, *, store_as: str | None = None,
-               coalesce: str | None = None, delay: float = 0) -> dict[str, Any]:
-    """The column values of one outbox row (its order key and lane follow from op and payload)."""
-    return {
-        "op": op, "payload": payload, "store_as": store_as, "coalesce_key": coalesce, "attempts": 0,
-        "created_at": now, "not_before": now + timedelta(seconds=delay), "failed": False,
-        "order_key": order_key(op, payload), "fast": op in FAST,
-    }
-
-
 class Tx:
     """The unit of work handed to workflow code.
 
@@ -67,6 +56,7 @@ class Tx:
         self.now = now
         self._audit: list[dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
+        self.slack = SlackPort(self._outbox.append, now, session)
 
     @property
     def queued(self) -> int:
@@ -78,13 +68,13 @@ class Tx:
         if key:
             # Inserted at once, before any check, so a re-delivery fails here (as Duplicate)
             # and not on some business rule the first delivery already changed.
-            self.session.connection().execute(insert(ProcessedRequest.__table__),  # type: ignore[attr-defined]
-                                              {"key": key, "at": self.now})
+            self.session.connection().execute(insert(table_of(ProcessedRequest)), {"key": key, "at": self.now})
 
-    def send(self, op: str, *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0,
+    def send(self, op: Op, *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0,
              **payload: Any) -> None:
-        """Queue a Slack call to run after commit (see bot.outbox for the ops)."""
-        self._outbox.append(outbox_row(op, payload, self.now, store_as=store_as, coalesce=coalesce, delay=delay))
+        """Queue a call to a system other than Slack (Op.WEBHOOK, Op.GITHUB); Slack calls go through
+        ``tx.slack``, whose methods check their arguments."""
+        self._outbox.append(outbox_row(self.now, op, payload, store_as=store_as, coalesce=coalesce, delay=delay))
 
     def audit(self, origin: Origin, subject: str, subject_id: int, action: str, *,
               from_state: str | None = None, to_state: str | None = None,
@@ -98,20 +88,21 @@ class Tx:
 
     def insert(self, row: SQLModel) -> None:
         """Insert a row that nothing reads back in this transaction (Core: no unit-of-work cost)."""
-        table = type(row).__table__  # type: ignore[attr-defined]
+        table = table_of(type(row))
         values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
         self.session.connection().execute(insert(table), values)
 
     def save(self, row: SQLModel, **changes: Any) -> None:
         """Compare-and-set: apply ``changes`` only if nobody bumped ``row_version`` meanwhile."""
         model = type(row)
-        seen = row.row_version  # type: ignore[attr-defined]
+        seen: int = getattr(row, "row_version")  # noqa: B009 - every versioned table has it, SQLModel does not
+        row_id = getattr(row, "id")  # noqa: B009
         changes["row_version"] = seen + 1
-        table = model.__table__  # type: ignore[attr-defined]
-        stmt = update(table).where(table.c.id == row.id, table.c.row_version == seen).values(**changes)  # type: ignore[attr-defined]
+        table = table_of(model)
+        stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
         # Core, not ORM: the ORM's bulk-update machinery costs more than the query itself.
         if self.session.connection().execute(stmt).rowcount != 1:
-            raise Conflict(f"{model.__name__} {row.id} changed meanwhile")  # type: ignore[attr-defined]
+            raise Conflict(f"{model.__name__} {row_id} changed meanwhile")
         for key, value in changes.items():
             # The row in memory now matches the database; nothing is left for the ORM to flush.
             set_committed_value(row, key, value)
@@ -119,8 +110,8 @@ class Tx:
     def finish(self) -> None:
         """Write the buffered rows; called just before commit."""
         conn = self.session.connection()
-        audit = insert(AuditEntry.__table__)  # type: ignore[attr-defined]
-        outbox = insert(OutboxMessage.__table__)  # type: ignore[attr-defined]
+        audit = insert(table_of(AuditEntry))
+        outbox = insert(table_of(OutboxMessage))
         if self._audit and self._outbox and conn.dialect.name == "postgresql":
             # One round trip for both: a data-modifying CTE.
             conn.execute(outbox.values(self._outbox).add_cte(audit.values(self._audit).cte("audit_rows")))

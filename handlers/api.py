@@ -4,6 +4,7 @@ create` makes scoped ones)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -20,19 +21,43 @@ from bot.errors import (
     UsageError,
     WarroomError,
 )
+from bot.ids import query_limit
 from bot.outbox import failed_rows
-from bot.releases.service import ReleaseView
+from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
-from storage.models import OutboxMessage
+from bot.tx import Duplicate, Origin
+from handlers import incident_api
+from storage.models import Deployment, OutboxMessage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _iso(at: Any) -> str | None:
+    return at.isoformat() if at else None
+
+
+def deployment_json(d: Deployment) -> dict[str, Any]:
+    """A deployment as the API shows it."""
+    seconds = (d.finished_at - d.started_at).total_seconds() if d.finished_at and d.started_at else None
+    return {
+        "id": d.id, "release_id": d.release_id, "version": d.version, "service": d.service, "stage": d.environment,
+        "kind": d.kind, "rolls_back": d.rolls_back, "executor": d.executor, "state": d.state, "result": d.result,
+        "automatic": d.automatic, "url": d.url, "description": d.description, "requested_by": d.requested_by,
+        "external_id": d.external_id, "requested_at": _iso(d.requested_at), "started_at": _iso(d.started_at),
+        "finished_at": _iso(d.finished_at), "due_at": _iso(d.due_at), "seconds": seconds,
+    }
 
 
 def release_json(view: ReleaseView) -> dict[str, Any]:
     """A release as the API shows it."""
     r = view.release
     return {
+        "ref": r.ref, "sha": r.sha, "repo": r.repo, "service": r.service,
+        "deployments": [deployment_json(d) for d in view.deployments],
+        "tasks": [{"id": t.id, "phase": t.phase, "name": t.name, "owner": t.owner, "requirements": t.requirements,
+                   "state": t.state, "by": t.by, "note": t.note, "updated_at": _iso(t.updated_at)}
+                  for t in view.tasks],
         "version": r.version, "status": r.status, "stage": r.stage, "risk": r.risk, "type": r.type,
         "severity": r.severity, "incident_id": r.incident_id, "requested_by": r.requested_by,
         "channel_id": r.channel_id, "approvals_needed": view.needed,
@@ -93,13 +118,10 @@ def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str =
 
 
 def routes(services: Services) -> list[BaseRoute]:
-    """The /api routes; other workflows append theirs through ``extra_routes``."""
+    """The /api routes of every workflow, behind the bearer token."""
 
     def list_releases(request: Request) -> Any:
-        try:
-            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
-        except ValueError as exc:
-            raise UsageError("limit must be a number") from exc
+        limit = query_limit(request.query_params.get("limit"))
         return {"releases": [release_json(v) for v in services.releases.recent(limit)]}
 
     def get_release(request: Request) -> Any:
@@ -116,27 +138,39 @@ def routes(services: Services) -> list[BaseRoute]:
         state = request.query_params.get("state", "failed")
         if state != "failed":
             raise UsageError("state must be 'failed' (the rows given up on)")
-        try:
-            limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
-        except ValueError as exc:
-            raise UsageError("limit must be a number") from exc
+        limit = query_limit(request.query_params.get("limit"), default=100, most=1000)
         return {"outbox": [outbox_json(row) for row in failed_rows(services.db.engine, limit)]}
 
+    def list_deployments(request: Request) -> Any:
+        since = request.query_params.get("since")
+        try:
+            when = datetime.fromisoformat(since) if since else None
+        except ValueError as exc:
+            raise UsageError("since must be an ISO 8601 time such as 2026-01-31T00:00:00Z") from exc
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        stage = request.query_params.get("stage") or None
+        if stage and stage not in {s.name for s in services.policy.stages}:
+            raise UsageError(f"unknown stage {stage!r}")
+        return {"deployments": [deployment_json(d) for d in services.deployments.list(since=when, stage=stage)]}
+
+    def promote(request: Request) -> Any:
+        who = request.state.caller.name
+        key = request.headers.get("idempotency-key")
+        origin = Origin(user=f"api:{who}"[:32], source="api", request_id=f"api:{who}:{key}"[:128] if key else None)
+        try:
+            return release_json(services.releases.promote(request.path_params["version"], origin))
+        except Duplicate:  # the same Idempotency-Key again: applied once already
+            return release_json(services.releases.get(request.path_params["version"]))
+
     out: list[BaseRoute] = [
+        Route("/deployments", guarded(services, list_deployments), methods=["GET"]),
+        Route("/releases/{version}/promote", guarded(services, promote, Scope.RELEASES_WRITE), methods=["POST"]),
         Route("/outbox", guarded(services, list_outbox), methods=["GET"]),
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),
     ]
-    for path, endpoint in extra_routes(services):
+    for path, endpoint in incident_api.routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
     return out
-
-
-def extra_routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
-    """Routes from other workflows (incidents) when they are present."""
-    try:
-        from handlers import incident_api
-    except ImportError:
-        return []
-    return incident_api.routes(services)

@@ -21,8 +21,26 @@ def origin(body: dict[str, Any], source: str) -> Origin:
     return Origin(user=user, source=source, request_id=f"{source}:{key}"[:128] if key else None)
 
 
+# Slack sends slash-command text of a few thousand characters at most; anything longer is not
+# from a person typing, and shlex.split is quadratic on some inputs (a signed 1 MB command cost 26 s).
+MAX_COMMAND_TEXT = 4000
+
+
+def command_text(body: dict[str, Any]) -> str:
+    """The slash command's text, refused with a usage reply beyond MAX_COMMAND_TEXT characters."""
+    text = body.get("text") or ""
+    if not isinstance(text, str):
+        raise UsageError("The command text must be text.")
+    if len(text) > MAX_COMMAND_TEXT:
+        raise UsageError(f"That command is {len(text):,} characters long; the limit is {MAX_COMMAND_TEXT:,}. "
+                         "Put long notes in a thread or a linked document.")
+    return text
+
+
 def split(text: str) -> list[str]:
-    """Split command text into words, honouring quotes when they balance."""
+    """Split command text into words, honouring quotes when they balance (bounded like command_text)."""
+    if len(text or "") > MAX_COMMAND_TEXT:
+        raise UsageError(f"That text is over {MAX_COMMAND_TEXT:,} characters long.")
     try:
         return shlex.split(text or "")
     except ValueError:

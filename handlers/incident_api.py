@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.errors import UsageError
+from bot.errors import NotFound
+from bot.ids import parse_id, query_limit
 from bot.incidents.view import IncidentView
 from bot.services import Services
 
@@ -38,10 +39,8 @@ def incident_json(view: IncidentView, *, timeline: bool = True) -> dict[str, Any
 
 
 def _id(request: Request) -> int:
-    raw = str(request.path_params.get("id", ""))
-    if not raw.isdigit():
-        raise UsageError("the incident id must be a number")
-    return int(raw)
+    # A number no row can have (99999999999999999999999) names no incident: 404, not a 500.
+    return parse_id(request.path_params.get("id", ""), "incident number", too_big=NotFound)
 
 
 def routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
@@ -49,10 +48,7 @@ def routes(services: Services) -> list[tuple[str, Callable[[Request], Any]]]:
 
     def list_incidents(request: Request) -> Any:
         """GET /api/incidents[?limit=50&open=1]: newest first, without timelines."""
-        try:
-            limit = min(max(int(request.query_params.get("limit", "50")), 1), 500)
-        except ValueError as exc:
-            raise UsageError("limit must be a number") from exc
+        limit = query_limit(request.query_params.get("limit"))
         open_only = request.query_params.get("open", "").lower() in ("1", "true", "yes")
         views = services.incidents.list(limit, open_only=open_only)
         return {"incidents": [incident_json(v, timeline=False) for v in views]}

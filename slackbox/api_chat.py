@@ -48,7 +48,7 @@ def thread_root(ctx: Ctx, channel: str, thread_ts: Any) -> str | None:
         return None
     parent = ctx.store.message(channel, str(thread_ts))
     if parent and parent["thread_ts"] and parent["thread_ts"] != parent["ts"]:
-        return parent["thread_ts"]
+        return str(parent["thread_ts"])
     return str(thread_ts)
 
 

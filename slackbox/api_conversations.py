@@ -130,7 +130,8 @@ def conversations_open(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
 def _replies_by_parent(
     ctx: Ctx, channel_id: str
 ) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-    top, replies = [], {}
+    top: list[dict[str, Any]] = []
+    replies: dict[str, list[dict[str, Any]]] = {}
     for msg in ctx.store.messages(channel_id):
         if msg["thread_ts"] and msg["thread_ts"] != msg["ts"]:
             replies.setdefault(msg["thread_ts"], []).append(msg)

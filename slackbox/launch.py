@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import uvicorn
+import yaml
 from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.settings import Settings
+from slackbox.deploys import HOOK_PATH, DeployInbox, deploy_routes, local_policy, new_secret
+from slackbox.guard import is_loopback
 from slackbox.seed import APPROVERS_GROUP
 from slackbox.serve import ServerHandle, serve_in_thread
 from slackbox.server import create_workspace_app
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 DEFAULT_STORE_PATH = "warroom-sandbox.db"
 QUIET_LOGGERS = ("apscheduler", "alembic", "httpx", "slack_bolt.App")
 LOCAL_API_TOKEN = "local"  # noqa: S105 - lets a user try the JSON API of the local bot
+LOCAL_DEPLOYER_SECRET_ENV = "WARROOM_LOCAL_DEPLOYER_SECRET"  # noqa: S105 - the name, not the secret
 
 
 def manifest_path() -> Path | None:
@@ -47,20 +54,46 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def sandbox_settings(settings: Settings, api_url: str) -> Settings:
-    """The user's settings with the bot pointed at the local workspace and local defaults filled in."""
-    from bot.app import LOCAL_BOT_TOKEN, LOCAL_SIGNING_SECRET
+@dataclass(frozen=True)
+class LocalSecrets:
+    """What the bot and the workspace share: the public constants on loopback, random ones with --public."""
 
+    signing_secret: str
+    bot_token: str
+    api_token: str
+    public: bool = False
+
+    @classmethod
+    def make(cls, public: bool) -> LocalSecrets:
+        """Constants for a loopback-only workspace; fresh random secrets for one shared on the network."""
+        from bot.app import LOCAL_BOT_TOKEN, LOCAL_SIGNING_SECRET
+
+        if not public:
+            return cls(LOCAL_SIGNING_SECRET, LOCAL_BOT_TOKEN, LOCAL_API_TOKEN)
+        return cls(secrets.token_hex(32), "xoxb-" + secrets.token_urlsafe(24), secrets.token_urlsafe(24), True)
+
+
+def check_host(host: str, public: bool) -> None:
+    """Refuse a non-loopback address unless --public: anyone who reaches it can act as anyone."""
+    if not public and not is_loopback(host):
+        raise ConfigError(f"refusing to serve the local workspace on {host or 'every interface'}: anyone who can "
+                          "reach it could act as any user. Use --host 127.0.0.1, or --public to share it on the "
+                          "network with freshly generated secrets.")
+
+
+def sandbox_settings(settings: Settings, api_url: str, keys: LocalSecrets | None = None) -> Settings:
+    """The user's settings with the bot pointed at the local workspace and local defaults filled in."""
+    keys = keys or LocalSecrets.make(public=False)
     update: dict[str, Any] = {
         "slack_api_url": api_url,
-        "slack_bot_token": SecretStr(LOCAL_BOT_TOKEN),
-        "slack_signing_secret": SecretStr(LOCAL_SIGNING_SECRET),
+        "slack_bot_token": SecretStr(keys.bot_token),
+        "slack_signing_secret": SecretStr(keys.signing_secret),
         "slack_app_token": None,
     }
     if not settings.approvers:
         update["approvers"] = [APPROVERS_GROUP]
     if settings.api_token is None:
-        update["api_token"] = SecretStr(LOCAL_API_TOKEN)
+        update["api_token"] = SecretStr(keys.api_token)
     return settings.model_copy(update=update)
 
 
@@ -74,6 +107,7 @@ class Sandbox:
     url: str
     bot_url: str
     handles: list[ServerHandle]
+    keys: LocalSecrets
 
     def stop(self) -> None:
         """Stop both servers and close the workspace."""
@@ -85,6 +119,20 @@ class Sandbox:
         self.store.close()
 
 
+def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Settings, DeployInbox | None]:
+    """Without a team policy, the workspace itself deploys staging, canary and production (the
+    "Deploys" panel); with one, the team's executors are used as configured."""
+    if settings.config:
+        return settings, None
+    secret = os.environ.setdefault(LOCAL_DEPLOYER_SECRET_ENV, new_secret())
+    folder = Path(tempfile.mkdtemp(prefix="warroom-local-"))
+    path = folder / "policy.yml"
+    path.write_text(yaml.safe_dump(local_policy(url + HOOK_PATH, LOCAL_DEPLOYER_SECRET_ENV)), encoding="utf-8")
+    changed = settings.model_copy(update={"config": str(path), "public_url": bot_url})
+    changed.__dict__.pop("policy", None)  # the cached policy was read from the old file
+    return changed, DeployInbox(secret)
+
+
 def build_sandbox(
     settings: Settings,
     *,
@@ -92,13 +140,20 @@ def build_sandbox(
     port: int = 3000,
     bot_port: int = 3001,
     store_path: str = DEFAULT_STORE_PATH,
+    local_deployer: bool = False,
+    public: bool = False,
 ) -> Sandbox:
     """Build the bot runtime and the workspace app that talk to each other (nothing served yet)."""
-    from bot.app import LOCAL_SIGNING_SECRET, build_runtime  # imported late: migrations log on import
+    from bot.app import build_runtime  # imported late: migrations log on import
 
+    check_host(host, public)
+    keys = LocalSecrets.make(public)
     local = loopback(host)
     url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
-    runtime = build_runtime(sandbox_settings(settings, f"{url}/api/"))
+    inbox = None
+    if local_deployer:
+        settings, inbox = with_local_deployer(settings, url, bot_url)
+    runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
     clock = runtime.services.clock
 
     def advance(seconds: float) -> dict[str, float]:
@@ -110,21 +165,26 @@ def build_sandbox(
     app = create_workspace_app(
         store,
         f"{bot_url}/slack/events",
-        LOCAL_SIGNING_SECRET,
+        keys.signing_secret,
         on_clock_advance=advance,
+        public=public,
+        bot_token=keys.bot_token if public else None,
         manifest_path=manifest_path(),
-        extra_routes=ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+        extra_routes=[*ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+                      *(deploy_routes(inbox) if inbox else [])],
     )
     app.state.workspace.base_url = url
-    return Sandbox(runtime, store, app, url, bot_url, [])
+    return Sandbox(runtime, store, app, url, bot_url, [], keys)
 
 
 def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0, bot_port: int = 0,
-                  store_path: str = DEFAULT_STORE_PATH) -> Sandbox:
+                  store_path: str = DEFAULT_STORE_PATH, public: bool = False, local_deployer: bool = False) -> Sandbox:
     """Build and serve both apps in background threads (port 0: a free port); for tests and embedding."""
+    check_host(host, public)
     port = port or free_port(loopback(host))
     bot_port = bot_port or free_port(loopback(host))
-    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path)
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
+                        local_deployer=local_deployer)
     box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     try:
         handle = _serve(box.workspace_app, host, port, "workspace")
@@ -146,14 +206,18 @@ def _serve(app: Any, host: str, port: int, what: str) -> ServerHandle:
 
 
 def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000, bot_port: int = 3001,
-                store_path: str = DEFAULT_STORE_PATH) -> None:
+                store_path: str = DEFAULT_STORE_PATH, public: bool = False) -> None:
     """Serve the bot on bot_port and the workspace with its UI on port until Ctrl-C."""
+    check_host(host, public)
     print("warroom: no Slack credentials are used here: running the bot with the local Slack workspace.",
           flush=True)
     print(f"warroom: open http://{loopback(host)}:{port} in your browser", flush=True)
     for noisy in QUIET_LOGGERS:  # the scheduler ticks every second; keep the console for what matters
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path)
+    box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
+                        local_deployer=True)
+    if public:
+        _print_public(box, host)
     box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     try:
         config = uvicorn.Config(box.workspace_app, host=host, port=port, log_level="warning",
@@ -182,4 +246,15 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _api_token(box: Sandbox) -> str:
     token = box.runtime.services.settings.api_token
-    return LOCAL_API_TOKEN if token and token.get_secret_value() == LOCAL_API_TOKEN else "as you set it"
+    if token and token.get_secret_value() == box.keys.api_token:
+        return box.keys.api_token  # ours to show (the constant, or the random one printed for --public)
+    return "as you set it"
+
+
+def _print_public(box: Sandbox, host: str) -> None:
+    # Printed once to the console of the person who started it, never logged: they need these to
+    # point another Slack-like client (or curl) at a workspace reachable from the network.
+    print(f"warroom: --public: serving on {host}; anyone who can reach it can use the workspace UI.", flush=True)
+    print(f"warroom: generated signing secret: {box.keys.signing_secret}", flush=True)
+    print(f"warroom: generated bot token:      {box.keys.bot_token}", flush=True)
+    print(f"warroom: API token:                {_api_token(box)}", flush=True)

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from slackbox.actor import Workspace
+from slackbox.guard import LocalOnly
 from slackbox.serve import ServerHandle, serve_in_thread
 from slackbox.store import SandboxStore
 from slackbox.webapi import api_routes, parse_form
@@ -58,7 +59,10 @@ def sandbox_routes(workspace: Workspace, on_clock_advance: ClockCallback | None)
         else:
             form = parse_form(raw, request.headers.get("content-type", ""))
             payload = form.get("payload")
-            body = json.loads(str(payload)) if payload else dict(form)
+            try:
+                body = json.loads(str(payload)) if payload else dict(form)
+            except ValueError:
+                return JSONResponse({"ok": False, "error": "invalid_payload"}, status_code=400)
         status, answer = workspace.handle_response_url(request.path_params["token"], body)
         return JSONResponse(answer, status_code=status)
 
@@ -68,14 +72,14 @@ def sandbox_routes(workspace: Workspace, on_clock_advance: ClockCallback | None)
     async def clock_advance(request: Request) -> Response:
         if on_clock_advance is None:
             return JSONResponse({"ok": False, "error": "no_clock"}, status_code=404)
-        data = (
-            await request.json()
-            if request.headers.get("content-type", "").startswith("application/json")
-            else parse_form(await request.body(), request.headers.get("content-type", ""))
-        )
         try:
+            data = (
+                await request.json()
+                if request.headers.get("content-type", "").startswith("application/json")
+                else parse_form(await request.body(), request.headers.get("content-type", ""))
+            )
             seconds = float(data.get("seconds", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, AttributeError):
             return JSONResponse({"ok": False, "error": "invalid_arguments"}, status_code=400)
         if inspect.iscoroutinefunction(on_clock_advance):
             result = await on_clock_advance(seconds)
@@ -106,16 +110,20 @@ def create_workspace_app(
     on_clock_advance: ClockCallback | None = None,
     manifest_path: str | Path | None = None,
     extra_routes: list[BaseRoute] | None = None,
+    public: bool = False,
+    bot_token: str | None = None,
 ) -> Starlette:
-    """Build the workspace app; `app.state.store` and `app.state.workspace` (the actor) are exposed."""
+    """Build the workspace app; `app.state.store` and `app.state.workspace` (the actor) are exposed.
+    ``public``: answer any Host (still same-origin only); ``bot_token``: the one token the Web API takes."""
     workspace = Workspace(store, bot_events_url, signing_secret, commands=manifest_commands(manifest_path))
     routes: list[BaseRoute] = [
-        *api_routes(store),
+        *api_routes(store, bot_token=bot_token),
         *sandbox_routes(workspace, on_clock_advance),
         *(extra_routes or []),
     ]  # the UI (slackbox/ui.py) mounts here
     app = Starlette(routes=routes)
     app.add_middleware(_LearnBaseUrl, workspace=workspace)
+    app.add_middleware(LocalOnly, public=public)  # outermost: refuse before anything is learned or read
     app.state.store = store
     app.state.workspace = workspace
     return app

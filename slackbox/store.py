@@ -260,7 +260,8 @@ class SandboxStore(ChannelsMixin, ObjectsMixin):
         include_all_ephemeral: bool = False,
     ) -> list[dict[str, Any]]:
         """Return messages (oldest first) of a channel, or of all channels, incl. thread replies."""
-        where, params = [], []
+        where: list[str] = []
+        params: list[str | None] = []
         if channel:
             where.append("channel = ?")
             params.append(channel)

@@ -7,7 +7,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -40,8 +40,8 @@ class StoreBase:
     def _notify(self, event: dict[str, Any]) -> None:  # pragma: no cover - provided by the store
         raise NotImplementedError
 
-    def post_message(self, channel: str, **fields: Any) -> dict[str, Any]:  # pragma: no cover - the store's
-        raise NotImplementedError
+    # Provided by the store (keyword arguments: user, text, blocks, thread_ts, ...).
+    post_message: Callable[..., dict[str, Any]]
 
 
 class ObjectsMixin(StoreBase):
@@ -81,7 +81,7 @@ class ObjectsMixin(StoreBase):
 
     def calls(self, method: str | None = None) -> list[dict[str, Any]]:
         """Return the logged Web API calls, oldest first, optionally for one method."""
-        sql, params = "SELECT * FROM api_calls", ()
+        sql, params = "SELECT * FROM api_calls", tuple[str, ...]()
         if method:
             sql, params = sql + " WHERE method = ?", (method,)
         with self._lock:
@@ -183,7 +183,7 @@ class ObjectsMixin(StoreBase):
 
     def open_views(self, user: str | None = None) -> list[dict[str, Any]]:
         """Return open views (oldest first), for one user or everyone; the last is the one on top."""
-        sql, params = "SELECT * FROM views WHERE is_open = 1", ()
+        sql, params = "SELECT * FROM views WHERE is_open = 1", tuple[str, ...]()
         if user:
             sql, params = sql + " AND user = ?", (user,)
         with self._lock:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import json
 from collections.abc import Awaitable, Callable
 from email import policy as email_policy
@@ -59,15 +60,14 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
 
 def multipart_parts(body: bytes, content_type: str) -> list[tuple[str, bytes, str | None]]:
     """Split a multipart/form-data body into (name, bytes, filename) parts."""
-    message = BytesParser(policy=email_policy).parsebytes(
+    message = BytesParser(policy=email_policy.default).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + body
     )
-    parts = []
+    parts: list[tuple[str, bytes, str | None]] = []
     for part in message.iter_parts():
         payload = part.get_payload(decode=True)
-        parts.append(
-            (part.get_param("name", header="content-disposition") or "", payload or b"", part.get_filename())
-        )
+        name = part.get_param("name", header="content-disposition") or ""
+        parts.append((str(name), payload if isinstance(payload, bytes) else b"", part.get_filename()))
     return parts
 
 
@@ -79,8 +79,9 @@ def _token(request: Request, args: dict[str, Any]) -> str | None:
     return str(token) if token else None
 
 
-def make_api_endpoint(store: SandboxStore) -> Endpoint:
-    """Return the endpoint serving every Web API method against `store`."""
+def make_api_endpoint(store: SandboxStore, bot_token: str | None = None) -> Endpoint:
+    """Return the endpoint serving every Web API method against `store` (any xoxb- token, or only
+    ``bot_token`` when one is given: a workspace shared with --public)."""
 
     async def api_endpoint(request: Request) -> Response:
         name = request.path_params["method"]
@@ -100,6 +101,8 @@ def make_api_endpoint(store: SandboxStore) -> Endpoint:
             if not token:
                 raise ApiError("not_authed")
             if not token.startswith("xoxb-"):
+                raise ApiError("invalid_auth")
+            if bot_token is not None and not hmac.compare_digest(token.encode(), bot_token.encode()):
                 raise ApiError("invalid_auth")
             handler = METHODS.get(name)
             if handler is None:
@@ -154,11 +157,11 @@ def make_ratelimit_endpoint(store: SandboxStore) -> Endpoint:
     """Return the endpoint behind POST /sandbox/ratelimit ({"n": 3} or form n=3)."""
 
     async def ratelimit_endpoint(request: Request) -> Response:
-        if request.headers.get("content-type", "").startswith("application/json"):
-            data = await request.json()
-        else:
-            data = parse_form(await request.body(), request.headers.get("content-type", ""))
         try:
+            if request.headers.get("content-type", "").startswith("application/json"):
+                data = await request.json()
+            else:
+                data = parse_form(await request.body(), request.headers.get("content-type", ""))
             n = int(data.get("n", 1)) if isinstance(data, dict) else int(data)
         except (TypeError, ValueError):
             return JSONResponse({"ok": False, "error": "invalid_arguments"}, status_code=400)
@@ -168,10 +171,10 @@ def make_ratelimit_endpoint(store: SandboxStore) -> Endpoint:
     return ratelimit_endpoint
 
 
-def api_routes(store: SandboxStore) -> list[Route]:
+def api_routes(store: SandboxStore, *, bot_token: str | None = None) -> list[Route]:
     """Return the Web API routes, the upload/download routes and the rate-limit switch."""
     return [
-        Route("/api/{method}", make_api_endpoint(store), methods=["GET", "POST"]),
+        Route("/api/{method}", make_api_endpoint(store, bot_token), methods=["GET", "POST"]),
         Route("/sandbox/upload/{file_id}", make_upload_endpoint(store), methods=["POST", "PUT"]),
         Route("/sandbox/files/{file_id}", make_download_endpoint(store), methods=["GET"]),
         Route("/sandbox/ratelimit", make_ratelimit_endpoint(store), methods=["POST"]),

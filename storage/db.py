@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
 
@@ -78,7 +78,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
 WRITE_OPTION = "warroom_write"
 
 
-def is_postgres(engine: Engine) -> bool:
+def is_postgres(engine: Engine | Connection) -> bool:
     """True for PostgreSQL, where row claims use FOR UPDATE SKIP LOCKED."""
     return engine.dialect.name == "postgresql"
 

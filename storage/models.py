@@ -4,12 +4,14 @@ state carry ``row_version`` for compare-and-set updates."""
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
-from storage.types import JSONType, UTCDateTime
+from storage.types import UTCDateTime, Vocab
+from storage.vocab import IncidentStatus, ReleaseStatus, ReleaseType, Risk, Severity, StageName, TaskPhase, TaskState
 
 
 def _ts(**kw: Any) -> Any:
@@ -17,7 +19,12 @@ def _ts(**kw: Any) -> Any:
 
 
 def _json(default: Any) -> Any:
-    return Field(default_factory=default, sa_column=Column(JSONType, nullable=False))
+    return Field(default_factory=default, sa_column=Column(JSON, nullable=False))
+
+
+def _word(enum: type[StrEnum], length: int, *, nullable: bool = False, index: bool = False) -> Any:
+    default = None if nullable else ...
+    return Field(default=default, sa_column=Column(Vocab(enum, length), nullable=nullable, index=index))
 
 
 class Release(SQLModel, table=True):
@@ -25,19 +32,19 @@ class Release(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     version: str = Field(max_length=64, unique=True, index=True)
-    type: str = Field(max_length=16)
-    risk: str = Field(max_length=16)
-    severity: str | None = Field(default=None, max_length=4)
+    type: ReleaseType = _word(ReleaseType, 16)
+    risk: Risk = _word(Risk, 16)
+    severity: Severity | None = _word(Severity, 4, nullable=True)
     incident_id: int | None = Field(default=None, index=True)
-    status: str = Field(max_length=16, index=True)
-    stage: str = Field(max_length=16)
+    status: ReleaseStatus = _word(ReleaseStatus, 16, index=True)
+    stage: StageName = _word(StageName, 16)
     requested_by: str = Field(max_length=32)
     channel_id: str = Field(max_length=32)
     summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     breaking_changes: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     rollback_plan: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     checklist: dict[str, Any] = _json(dict)
-    freeze_override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    freeze_override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     rollback_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     rolled_back_by: str | None = Field(default=None, max_length=32)
     # What the release ships (set at start, or filled from a tag's push): see Deployment.
@@ -151,8 +158,8 @@ class Incident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     title: str = Field(max_length=200)
-    severity: str = Field(max_length=4)
-    status: str = Field(max_length=16, index=True)
+    severity: Severity = _word(Severity, 4)
+    status: IncidentStatus = _word(IncidentStatus, 16, index=True)
     declared_by: str = Field(max_length=32)
     commander: str = Field(max_length=32)
     comms: str | None = Field(default=None, max_length=32)
@@ -296,3 +303,30 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     revoked_at: datetime | None = _ts(nullable=True)
     last_used_at: datetime | None = _ts(nullable=True)
+
+
+class ReleaseTask(SQLModel, table=True):
+    """A coordination task of one release phase, asked of an owner (a person, a user group or
+    an executor), done or blocked by button or callback."""
+
+    __tablename__ = "release_task"
+    __table_args__ = (UniqueConstraint("release_id", "phase", "name", name="uq_release_task"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    phase: TaskPhase = _word(TaskPhase, 16)
+    name: str = Field(max_length=64)
+    owner: str = Field(max_length=64)  # U... / S... / executor name
+    requirements: list[str] = _json(list)
+    state: TaskState = _word(TaskState, 16)
+    by: str | None = Field(default=None, max_length=64)
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    callback_token_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model (SQLModel does not declare ``__table__`` for type checkers)."""
+    table = SQLModel.metadata.tables[str(model.__tablename__)]
+    return table

@@ -10,7 +10,9 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.services import Services
 from storage.db import normalize_url
+from tests.support import make_services
 
 PG_URL = os.environ.get("WARROOM_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite", "postgres"] if PG_URL else ["sqlite"]
@@ -47,3 +49,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture
+def services(database_url: str) -> Iterator[Services]:
+    """One process's services on a fresh database; nothing is sent unless a test drains the outbox."""
+    s = make_services(database_url)
+    yield s
+    s.db.engine.dispose()

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlmodel import col, select
 
-from bot import blocks as bk
 from bot.incidents import prose, render, room, view
 from bot.incidents.state import INVESTIGATING, OPEN, RESOLVED
 from bot.policy import Policy, Postmortem
@@ -92,7 +92,7 @@ class Cadence:
         for name, column, statuses, act in self._kinds:
             for _ in range(MAX_PER_TICK):
                 try:
-                    if not self.db.run(lambda tx, c=column, s=statuses, a=act: self._one(tx, c, s, a),
+                    if not self.db.run(partial(self._one, column=column, statuses=statuses, act=act),
                                        background=True):
                         break
                 except Exception:
@@ -106,7 +106,7 @@ class Cadence:
         stmt = (select(Incident).where(col(column).is_not(None), col(column) <= tx.now,
                                        col(Incident.status).in_(statuses))
                 .order_by(col(column), col(Incident.id)).limit(1))
-        if is_postgres(tx.session.get_bind()):  # type: ignore[arg-type]
+        if is_postgres(tx.session.get_bind()):
             # A row another process is working on is skipped, not waited for (and not done twice).
             stmt = stmt.with_for_update(skip_locked=True)
         incident = tx.session.exec(stmt).first()
@@ -143,9 +143,7 @@ class Cadence:
         text = postmortem_text(incident, self.policy, tx.now)
         nxt = next_postmortem_reminder(incident.postmortem_due_at, tx.now, self.policy.postmortem)
         tx.save(incident, postmortem_reminder_at=nxt, updated_at=tx.now)
-        button = bk.button("Post-mortem done", "incident_postmortem_done", {"i": incident.id}, style="primary")
-        blocks = bk.to_dicts([bk.section(text), bk.actions(button)])
-        room.post(tx, incident, text, blocks)
+        room.post(tx, incident, text, render.postmortem_reminder_blocks(text, incident))
         tx.audit(SCHEDULER, "incident", incident.id or 0, "postmortem_reminder")
 
 

@@ -46,7 +46,7 @@ def _modal(callback_id: str, title: str, submit: str, blocks: list[Any], meta: d
 
 def declare_modal(channel_id: str, policy: Policy) -> dict[str, Any]:
     """The form `/incident` opens with no arguments."""
-    options = [Option(value=s, label=f"{s} {policy.severities[s].label}"[:75]) for s in SEVERITIES]  # type: ignore[index]
+    options = [Option(value=s, label=f"{s} {policy.severities[s].label}"[:75]) for s in SEVERITIES]
     blocks = [_select("severity", "Severity", options, options[1]),
               _text("title", "What is broken?", max_length=TITLE_MAX)]
     return _modal(DECLARE, "Declare an incident", "Declare", blocks, {"channel_id": channel_id})

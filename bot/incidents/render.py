@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import Session
+
 from bot import blocks as bk
 from bot.incidents.requests import ROLE_NAMES
-from bot.incidents.state import CLOSED, INVESTIGATING, OPEN, RESOLVED, describe
-from bot.incidents.view import IncidentView
+from bot.incidents.state import CLOSED, INVESTIGATING, MITIGATED, OPEN, RESOLVED, describe
+from bot.incidents.view import IncidentView, load
+from bot.ops import Op
 from bot.policy import Policy
 from bot.text import clip, duration, escape, local_time, mention
 from storage.models import Incident, TimelineEntry
 
-_EMOJI = {INVESTIGATING: ":rotating_light:", "mitigated": ":large_orange_circle:", RESOLVED: ":white_check_mark:",
+_EMOJI = {INVESTIGATING: ":rotating_light:", MITIGATED: ":large_orange_circle:", RESOLVED: ":white_check_mark:",
           CLOSED: ":white_check_mark:"}
 _KIND = {"declared": "declared", "update": "update", "decision": "decision", "role": "role",
          "mitigated": "mitigated", "resolved": "resolved", "followup": "follow-up", "postmortem": "post-mortem"}
@@ -21,13 +24,13 @@ _KIND = {"declared": "declared", "update": "update", "decision": "decision", "ro
 
 def label(incident: Incident, policy: Policy) -> str:
     """`P1 Major degradation`."""
-    sev = policy.severities.get(incident.severity)  # type: ignore[call-overload]
+    sev = policy.severities.get(incident.severity)
     return f"{incident.severity} {sev.label}" if sev else incident.severity
 
 
 def deadline(incident: Incident, policy: Policy, now: datetime) -> str:
     """The response deadline in words: when, whether met, or `next release` for P3."""
-    sev = policy.severities.get(incident.severity)  # type: ignore[call-overload]
+    sev = policy.severities.get(incident.severity)
     due = incident.response_due_at
     if sev is None or sev.response_seconds is None or due is None:
         return "next release"
@@ -109,7 +112,46 @@ def announcement(incident: Incident, policy: Policy, channel_id: str | None) -> 
     return text, bk.to_dicts([bk.section(body)])
 
 
-def status_line(incident: Incident, policy: Policy) -> str:
+Call = tuple[Op, dict[str, Any]]
+
+
+def _post_or_update(args: dict[str, Any], text: str, blocks: list[dict[str, Any]]) -> Call:
+    if args.get("ts"):
+        return Op.UPDATE, {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
+    return Op.POST, {"channel": args["channel"], "text": text, "blocks": blocks}
+
+
+def summary_call(s: Session, args: dict[str, Any], policy: Policy, now: datetime) -> Call | None:
+    """Outbox renderer: the pinned summary as it stands when sent (post, or update in place)."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return _post_or_update(args, *summary(load(s, incident), policy, now))
+
+
+def announcement_call(s: Session, args: dict[str, Any], policy: Policy) -> Call | None:
+    """Outbox renderer: the incidents-channel announcement, linking the war room once it exists."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return _post_or_update(args, *announcement(incident, policy, incident.channel_id))
+
+
+def channel_call(s: Session, args: dict[str, Any]) -> Call | None:
+    """Outbox renderer: create the war-room channel under the incident's channel name."""
+    incident = s.get(Incident, args["incident_id"])
+    if incident is None:
+        return None
+    return Op.CREATE_CHANNEL, {"name": incident.channel_name}
+
+
+def postmortem_reminder_blocks(text: str, incident: Incident) -> list[dict[str, Any]]:
+    """The post-mortem reminder with its Post-mortem done button."""
+    button = bk.button("Post-mortem done", "incident_postmortem_done", {"i": incident.id}, style="primary")
+    return bk.to_dicts([bk.section(text), bk.actions(button)])
+
+
+def status_line(incident: Incident) -> str:
     """One line about an incident for `/incident list`."""
     where = f"<#{incident.channel_id}>" if incident.channel_id else f"#{incident.channel_name}"
     return (f"• *#{incident.id}* {incident.severity} {escape(incident.title)}: {describe(incident.status)}, "
@@ -120,7 +162,7 @@ def status_text(view: IncidentView, policy: Policy, now: datetime) -> str:
     """The `/incident status` reply."""
     i = view.incident
     tz = policy.timezone
-    lines = [status_line(i, policy),
+    lines = [status_line(i),
              f"  declared {local_time(i.declared_at, tz)} ({duration((now - i.declared_at).total_seconds())} ago), "
              f"response deadline: {deadline(i, policy, now)}"]
     if i.status in OPEN and i.next_status_at:

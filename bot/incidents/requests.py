@@ -11,8 +11,9 @@ from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
 from bot.text import clip, escape
+from storage.vocab import Severity
 
-SEVERITIES = ("P0", "P1", "P2", "P3")
+SEVERITIES = tuple(Severity)
 TITLE_MAX = 200
 TEXT_MAX = 3000
 ROLES = {"commander": "commander", "ic": "commander", "comms": "comms", "communications": "comms",
@@ -24,14 +25,14 @@ _BARE_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 _SLUG_MAX = 48
 
 
-def check_severity(value: str | None) -> str:
+def check_severity(value: str | None) -> Severity:
     """P0..P3 (any case), or UsageError listing the choices."""
     sev = (value or "").strip().upper()
     if sev not in SEVERITIES:
         given = escape(clip((value or "").strip(), 20)) or "(none)"
         raise UsageError(f"Unknown severity `{given}`; use one of P0, P1, P2, P3 (P0 is the most severe).",
                          field="severity")
-    return sev
+    return Severity(sev)
 
 
 def check_title(value: str | None) -> str:
@@ -102,7 +103,7 @@ class DeclareIncident(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    severity: str
+    severity: Severity
     title: str
     channel_id: str = ""
 

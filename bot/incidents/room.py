@@ -1,4 +1,7 @@
-"""What a war room is told: queued (outbox) Slack calls shared by the service and the cadence."""
+"""What a war room is told: queued (outbox) Slack calls shared by the service and the cadence.
+
+The pinned summary, the incidents-channel announcement and the channel itself are rendered
+at send time by the renderers ``bot.app`` registers (see ``bot.incidents.render``)."""
 
 from __future__ import annotations
 
@@ -6,14 +9,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from bot.incidents import markdown, render, view
 from bot.incidents.requests import channel_name
 from bot.incidents.state import INVESTIGATING
+from bot.outbox_port import SlackPort, session_sink
 from bot.policy import Policy
-from bot.tx import Origin, Tx, outbox_row, ref
-from storage.models import Incident, OutboxMessage, TimelineEntry
+from bot.tx import Origin, Tx, ref
+from storage.models import Incident, TimelineEntry
+from storage.vocab import Severity
 
 
 def record(tx: Tx, incident: Incident, kind: str, actor: str, text: str = "", **detail: Any) -> TimelineEntry:
@@ -31,30 +36,26 @@ def post(tx: Tx, incident: Incident, text: str, blocks: list[dict[str, Any]] | N
 
     ``coalesce``: of several such posts still queued (Slack was down) only the newest goes out.
     """
-    args: dict[str, Any] = {"channel": view.room(incident.id), "text": text}
-    if blocks is not None:
-        args["blocks"] = blocks
-    tx.send("post", store_as=store_as, coalesce=coalesce, **args)
+    tx.slack.post(view.room(incident.id), text, blocks, store_as=store_as, coalesce=coalesce)
 
 
 def refresh(tx: Tx, policy: Policy, incident: Incident, *, topic: bool = False) -> view.IncidentView:
-    """Update the pinned summary in place (and the channel topic when it changed)."""
-    current = view.load(tx.session, incident)
-    text, blocks = render.summary(current, policy, tx.now)
+    """Update the pinned summary in place (rendered when sent) and the channel topic when it changed."""
     key = view.summary_key(incident.id)
-    tx.send("update", channel=ref(key, "channel"), ts=ref(key, "ts"), text=text, blocks=blocks, coalesce=key)
+    tx.slack.render(view.SUMMARY, channel=ref(key, "channel"), ts=ref(key, "ts"), coalesce=key,
+                    incident_id=incident.id)
     if topic:
-        tx.send("topic", channel=view.room(incident.id), topic=render.topic(incident, policy))
-    return current
+        tx.slack.topic(view.room(incident.id), render.topic(incident, policy))
+    return view.load(tx.session, incident)
 
 
-def announce(tx: Tx, policy: Policy, incident: Incident, text: str) -> None:
+def announce(tx: Tx, incident: Incident, text: str) -> None:
     """A line in the announcement's thread in the incidents channel."""
     key = view.announcement_key(incident.id)
-    tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text)
+    tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
 
 
-def open_war_room(tx: Tx, policy: Policy, origin: Origin, *, severity: str, title: str,
+def open_war_room(tx: Tx, policy: Policy, origin: Origin, *, severity: Severity, title: str,
                   response: tuple[datetime | None, datetime | None],
                   invite: list[str] | None = None) -> view.IncidentView:
     """Store the incident and queue channel, invitations, topic, pinned summary and announcement."""
@@ -71,46 +72,34 @@ def open_war_room(tx: Tx, policy: Policy, origin: Origin, *, severity: str, titl
     record(tx, incident, "declared", origin.user, title, severity=severity)
     tx.audit(origin, "incident", iid, "declare", to_state=INVESTIGATING, severity=severity, title=title)
     # Each call below waits in the outbox until the channel's ID is stored (bot.tx.ref).
-    tx.send("create_channel", store_as=view.channel_key(iid), name=incident.channel_name)
+    tx.slack.render(view.CHANNEL, store_as=view.channel_key(iid), incident_id=iid)
     members = list(dict.fromkeys([origin.user, *(invite or []), *policy.war_room.responders.get(severity, [])]))
-    tx.send("invite", channel=view.room(iid), users=[m for m in members if m])
-    tx.send("topic", channel=view.room(iid), topic=render.topic(incident, policy))
-    current = view.load(tx.session, incident)
-    text, blocks = render.summary(current, policy, tx.now)
-    post(tx, incident, text, blocks, store_as=view.summary_key(iid))
+    tx.slack.invite(view.room(iid), [m for m in members if m])
+    tx.slack.topic(view.room(iid), render.topic(incident, policy))
     summary = view.summary_key(iid)
-    tx.send("pin", channel=ref(summary, "channel"), ts=ref(summary, "ts"))
-    text, blocks = render.announcement(incident, policy, None)
-    tx.send("post", store_as=view.announcement_key(iid), channel=policy.war_room.incidents_channel,
-            text=text, blocks=blocks)
-    return current
+    tx.slack.render(view.SUMMARY, store_as=summary, channel=view.room(iid), incident_id=iid)
+    tx.slack.pin(ref(summary, "channel"), ref(summary, "ts"))
+    tx.slack.render(view.ANNOUNCEMENT, store_as=view.announcement_key(iid),
+                    channel=policy.war_room.incidents_channel, incident_id=iid)
+    return view.load(tx.session, incident)
 
 
 def upload_timeline(tx: Tx, policy: Policy, incident: Incident) -> None:
     """Share the timeline in the war room as a Markdown file."""
     current = view.load(tx.session, incident)
-    tx.send("upload", channel=view.room(incident.id), filename=markdown.filename(current),
-            content=markdown.timeline_markdown(current, policy),
-            title=f"Incident #{incident.id} timeline", comment=f"Timeline of incident #{incident.id}.")
+    tx.slack.upload(view.room(incident.id), markdown.filename(current), markdown.timeline_markdown(current, policy),
+                    f"Incident #{incident.id} timeline", comment=f"Timeline of incident #{incident.id}.")
 
 
 def cancel_pending_status(tx: Tx, incident: Incident) -> None:
     """Drop automatic updates still waiting in the outbox: none may appear after the resolve."""
-    pending = tx.session.exec(select(OutboxMessage).where(
-        OutboxMessage.store_as == view.status_key(incident.id), col(OutboxMessage.sent_at).is_(None),
-        col(OutboxMessage.failed).is_(False))).all()
-    for row in pending:
-        row.failed, row.last_error = True, "cancelled: incident resolved"
-        tx.session.add(row)
+    tx.slack.cancel_pending(view.status_key(incident.id), "cancelled: incident resolved")
 
 
-def channel_stored(s: Session, policy: Policy, now: datetime, key: str, result: dict[str, Any]) -> None:
-    """Outbox hook: the war-room channel exists, so record its ID and link it in the announcement."""
-    parts = key.split(":")
-    if len(parts) != 3 or parts[0] != "incident" or parts[2] != "channel" or not parts[1].isdigit():
-        return
+def channel_created(s: Session, args: dict[str, Any], result: dict[str, Any], now: datetime) -> None:
+    """After the war-room channel is created: record its ID and link it in the announcement."""
     channel = result.get("channel")
-    incident = s.get(Incident, int(parts[1]))
+    incident = s.get(Incident, args["incident_id"])
     if not channel or incident is None:
         return
     name = str(result.get("name") or incident.channel_name)[:80]
@@ -118,8 +107,6 @@ def channel_stored(s: Session, policy: Policy, now: datetime, key: str, result: 
     s.execute(update(Incident).where(col(Incident.id) == incident.id)
               .values(channel_id=channel, channel_name=name, row_version=Incident.row_version + 1)
               .execution_options(synchronize_session=False))
-    incident.channel_id, incident.channel_name = channel, name
-    text, blocks = render.announcement(incident, policy, channel)
     ann = view.announcement_key(incident.id)
-    payload = {"channel": ref(ann, "channel"), "ts": ref(ann, "ts"), "text": text, "blocks": blocks}
-    s.add(OutboxMessage(**outbox_row("update", payload, now, coalesce=ann)))
+    SlackPort(session_sink(s), now).render(view.ANNOUNCEMENT, channel=ref(ann, "channel"), ts=ref(ann, "ts"),
+                                           coalesce=ann, incident_id=incident.id)

@@ -6,6 +6,7 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,42 +19,37 @@ from bot.incidents.cadence import Cadence, next_postmortem_reminder, response_sc
 from bot.incidents.requests import ROLE_NAMES, DeclareIncident, check_text
 from bot.incidents.state import INVESTIGATING, OPEN, describe, next_status
 from bot.incidents.view import IncidentView
+from bot.policy import Policy
 from bot.releases.requests import StartRelease
-from bot.releases.service import ReleaseView
-from bot.scheduler import DueWork
-from bot.services import Services
+from bot.releases.service import ReleaseService
+from bot.releases.view import ReleaseView
 from bot.text import duration, escape, mention
-from bot.tx import Origin, Tx
+from bot.tx import Database, Origin, Tx
 from storage.models import Incident, ProcessedRequest, Release
+from storage.vocab import ReleaseType, Risk, Severity
 
 Where = int | str
 NOT_A_WAR_ROOM = ("This channel is not a war room. Declare an incident with `/incident declare <P0|P1|P2|P3> <title>` "
                   "(it gets its own channel), or run this in the incident's channel; `/incident list` shows them.")
-RELEASE_WAR_ROOM_SEVERITY = "P1"
+RELEASE_WAR_ROOM_SEVERITY = Severity.P1
 
 
 class IncidentService:
     """Every incident action; each runs in one transaction with compare-and-set."""
 
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.db = services.db
-        self.policy = services.policy
+    def __init__(self, db: Database, policy: Policy, releases: ReleaseService, template_dir: str | None = None) -> None:
+        self.db = db
+        self.policy = policy
+        self.releases = releases
         # Teams may override the shipped templates from a folder (optional).
-        self.template_dir = services.settings.templates
-        self.cadence = Cadence(self.db, self.policy, self.template_dir)
-        services.outbox.on_stored.append(self._stored)
-        services.releases.listeners.append(self._release_event)
+        self.template_dir = template_dir
+        self.cadence = Cadence(db, policy, template_dir)
 
     # --- reads -------------------------------------------------------------------------
     def get(self, where: Where) -> IncidentView:
         """One incident with its timeline, or NotFound / not-a-war-room."""
         with self.db.read() as s:
             return view.load(s, self._find(s, where))
-
-    def timeline(self, where: Where) -> IncidentView:
-        """The incident with its whole timeline (entries oldest first, and linked hotfixes)."""
-        return self.get(where)
 
     def list(self, limit: int = 20, *, open_only: bool = False) -> list[IncidentView]:
         """The newest incidents first (only open ones when asked)."""
@@ -138,7 +134,7 @@ class IncidentService:
             room.record(tx, incident, "role", origin.user, role=role, user=user, previous=previous)
             room.post(tx, incident, f":busts_in_silhouette: {mention(user)} is now the {ROLE_NAMES[role]} "
                                     f"(assigned by {mention(origin.user)}).")
-            tx.send("dm", user=user, text=render.duties(role, incident))
+            tx.slack.dm(user, render.duties(role, incident))
             return "role"
         return self._act(where, origin, "role", work, topic=role == "commander")
 
@@ -176,7 +172,7 @@ class IncidentService:
             draft = prose.postmortem(view.load(tx.session, incident), self.policy, tx.now, self.template_dir)
             room.post(tx, incident, f"Post-mortem draft for incident #{incident.id}", render.chunks(draft))
             room.upload_timeline(tx, self.policy, incident)
-            room.announce(tx, self.policy, incident, f":white_check_mark: Resolved after {took}.")
+            room.announce(tx, incident, f":white_check_mark: Resolved after {took}.")
             return "resolve"
         return self._act(where, origin, "resolve", work, topic=True)
 
@@ -188,7 +184,7 @@ class IncidentService:
             room.record(tx, incident, "postmortem", origin.user, link or "")
             where_ = f": {escape(link)}" if link else "."
             room.post(tx, incident, f":tada: Post-mortem marked done by {mention(origin.user)}{where_}")
-            room.announce(tx, self.policy, incident, f":memo: Post-mortem done{where_}")
+            room.announce(tx, incident, f":memo: Post-mortem done{where_}")
             return "postmortem_done"
         return self._act(where, origin, "postmortem_done", work)
 
@@ -205,23 +201,20 @@ class IncidentService:
         """Open a hotfix release linked to the incident, on the path its severity allows."""
         incident = self.get(where).incident
         next_status(incident.id, incident.status, "hotfix")
-        req = StartRelease.build(version=version, type="hotfix", incident_id=incident.id,
+        req = StartRelease.build(version=version, type=ReleaseType.HOTFIX, incident_id=incident.id,
                                  channel_id=incident.channel_id or fallback_channel,
                                  summary=f"Hotfix for incident #{incident.id}: {incident.title}")
-        return self.services.releases.start(req, origin)  # _release_event shows it on the summary
+        return self.releases.start(req, origin)  # on_release_event shows it on the summary
 
     # --- due work ----------------------------------------------------------------------
-    def register_jobs(self, due: DueWork) -> None:
-        """Add the incident due-work job to this process's scheduler."""
-        due.add("incident-due", self.run_due)
-
     def run_due(self) -> int:
         """Post due status updates and reminders; returns how many were done."""
         return self.cadence.run_due()
 
     # --- helpers -----------------------------------------------------------------------
-    def _open(self, tx: Tx, origin: Origin, severity: str, title: str, invite: list[str] | None = None) -> IncidentView:
-        response = response_schedule(tx.now, self.policy.severities[severity].response_seconds)  # type: ignore[index]
+    def _open(self, tx: Tx, origin: Origin, severity: Severity, title: str,
+              invite: builtins.list[str] | None = None) -> IncidentView:
+        response = response_schedule(tx.now, self.policy.severities[severity].response_seconds)
         return room.open_war_room(tx, self.policy, origin, severity=severity, title=title, response=response,
                                   invite=invite)
 
@@ -249,18 +242,15 @@ class IncidentService:
             return room.refresh(tx, self.policy, incident, topic=topic)
         return self.db.run(work)
 
-    def _stored(self, s: Session, key: str, result: dict[str, Any]) -> None:
-        room.channel_stored(s, self.policy, self.services.clock.now(), key, result)
-
-    def _release_event(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
-        """A hotfix linked to an incident shows on its summary; a critical release reaching
-        production for the first time opens its own war room."""
+    def on_release_event(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+        """Release listener: a hotfix linked to an incident shows on its summary; a critical release
+        reaching production for the first time opens its own war room."""
         if action == "start" and release.incident_id:
             linked = tx.session.get(Incident, release.incident_id)
             if linked is not None:
                 room.refresh(tx, self.policy, linked)
             return
-        if action != "promote" or release.risk != "critical" or not self.policy.stage(release.stage).production:
+        if action != "promote" or release.risk != Risk.CRITICAL or not self.policy.stage(release.stage).production:
             return
         key = f"war-room:release:{release.id}"
         if tx.session.get(ProcessedRequest, key) is not None:
@@ -269,7 +259,7 @@ class IncidentService:
         opened = self._open(tx, origin, RELEASE_WAR_ROOM_SEVERITY, f"Release {release.version} war room",
                             invite=[release.requested_by])
         i = opened.incident
-        tx.send("post", channel=release.channel_id,
-                text=f":rotating_light: Critical release {release.version} reached "
-                     f"{self.policy.stage(release.stage).label}: war room incident #{i.id} is open "
-                     f"(#{i.channel_name}). Status: {describe(INVESTIGATING)}.")
+        tx.slack.post(release.channel_id,
+                      f":rotating_light: Critical release {release.version} reached "
+                      f"{self.policy.stage(release.stage).label}: war room incident #{i.id} is open "
+                      f"(#{i.channel_name}). Status: {describe(INVESTIGATING)}.")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from bot.errors import InvalidTransition
+from storage.vocab import IncidentStatus
 
-INVESTIGATING, MITIGATED, RESOLVED, CLOSED = "investigating", "mitigated", "resolved", "closed"
+INVESTIGATING, MITIGATED, RESOLVED, CLOSED = (IncidentStatus.INVESTIGATING, IncidentStatus.MITIGATED,
+                                              IncidentStatus.RESOLVED, IncidentStatus.CLOSED)
 OPEN = (INVESTIGATING, MITIGATED)
 
 # (status, action) -> status after the action. Anything missing is refused.
-TRANSITIONS: dict[tuple[str, str], str] = {
+TRANSITIONS: dict[tuple[IncidentStatus, str], IncidentStatus] = {
     (INVESTIGATING, "update"): INVESTIGATING,
     (INVESTIGATING, "decision"): INVESTIGATING,
     (INVESTIGATING, "role"): INVESTIGATING,
@@ -44,12 +46,12 @@ _STATUS = {INVESTIGATING: "investigating", MITIGATED: "mitigated", RESOLVED: "re
            CLOSED: "closed (post-mortem done)"}
 
 
-def describe(status: str) -> str:
+def describe(status: IncidentStatus) -> str:
     """The status in words."""
     return _STATUS.get(status, status)
 
 
-def next_status(incident_id: int | None, status: str, action: str) -> str:
+def next_status(incident_id: int | None, status: IncidentStatus, action: str) -> IncidentStatus:
     """The status after ``action``, or InvalidTransition saying why not."""
     try:
         return TRANSITIONS[(status, action)]

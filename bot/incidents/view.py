@@ -6,8 +6,13 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
-from bot.tx import ref
+from bot.outbox_port import Ref, ref
 from storage.models import Incident, Release, TimelineEntry
+
+# Outbox renderers (registered by bot.app): the channel, the pinned summary, the announcement.
+CHANNEL = "incident_channel"
+SUMMARY = "incident_summary"
+ANNOUNCEMENT = "incident_announcement"
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,6 @@ def status_key(incident_id: int | None) -> str:
     return f"incident:{incident_id}:status"
 
 
-def room(incident_id: int | None) -> dict[str, str]:
+def room(incident_id: int | None) -> Ref:
     """The war-room channel as an outbox placeholder, filled once the channel exists."""
     return ref(channel_key(incident_id), "channel")

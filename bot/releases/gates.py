@@ -7,16 +7,18 @@ from zoneinfo import ZoneInfo
 
 from bot.policy import WEEKDAYS, Policy, Stage
 from storage.models import Release
+from storage.vocab import ReleaseType, Risk
 
 
-def approvals_needed(policy: Policy, risk: str) -> int:
+def approvals_needed(policy: Policy, risk: Risk) -> int:
     """How many distinct approvers the risk level asks for."""
-    return policy.risk_levels[risk].approvals  # type: ignore[index]
+    return policy.risk_levels[risk].approvals
 
 
 def is_emergency(policy: Policy, release: Release) -> bool:
     """A hotfix of an emergency severity (default P0/P1) passes the freeze."""
-    return release.type == "hotfix" and (release.severity or "") in policy.freeze.emergency_severities
+    return (release.type == ReleaseType.HOTFIX and release.severity is not None
+            and release.severity in policy.freeze.emergency_severities)
 
 
 def frozen_today(policy: Policy, now: datetime) -> str | None:
@@ -26,15 +28,14 @@ def frozen_today(policy: Policy, now: datetime) -> str | None:
 
 
 def checklist_keys(policy: Policy, section: str | None = None) -> list[str]:
-    """Stable keys ("s0.i1") of checklist items, optionally of one section."""
-    return [f"s{i}.i{j}" for i, sec in enumerate(policy.checklist) if section in (None, sec.section)
-            for j in range(len(sec.items))]
+    """The ids of checklist items (what ticks are stored by), optionally of one section."""
+    return [item.id for sec in policy.checklist if section in (None, sec.section) for item in sec.items]
 
 
 def checklist_label(policy: Policy, key: str) -> str:
-    """The item's text for a key from ``checklist_keys``."""
-    i, j = (int(part[1:]) for part in key.split("."))
-    return policy.checklist[i].items[j]
+    """The item's label for an id from ``checklist_keys`` (the id itself if the policy dropped it)."""
+    item = policy.checklist_item(key)
+    return item.label if item else key
 
 
 def blocked_by(policy: Policy, release: Release, target: Stage, approvals: int, now: datetime) -> str | None:

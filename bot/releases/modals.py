@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from slack_sdk.models.blocks import (
     CheckboxesElement,
@@ -17,9 +17,8 @@ from slack_sdk.models.views import View
 
 from bot.policy import Policy
 from bot.releases.requests import RISKS, TYPES, VERSION_MAX
-
-if TYPE_CHECKING:
-    from bot.releases.service import ReleaseView
+from bot.releases.view import ReleaseView
+from storage.vocab import ReleaseType, Risk
 
 START = "release_start"
 CHECKLIST = "release_checklist"
@@ -52,11 +51,14 @@ def start_modal(channel_id: str) -> dict[str, Any]:
     """The form `/release` opens with no arguments."""
     blocks = [
         _text("version", "Version", optional=False, max_length=VERSION_MAX),
-        _select("type", "Type", TYPES, "minor"),
-        _select("risk", "Risk", RISKS, "medium"),
+        _select("type", "Type", TYPES, ReleaseType.MINOR),
+        _select("risk", "Risk", RISKS, Risk.MEDIUM),
         _text("breaking_changes", "Breaking changes", multiline=True),
         _text("summary", "Summary", multiline=True, max_length=2000),
         _text("rollback_plan", "Rollback plan", multiline=True),
+        _text("ref", "Git ref (sha, tag or branch)", max_length=100),
+        _text("repo", "Repository (owner/name)", max_length=140),
+        _text("service", "Service", max_length=64),
     ]
     return _modal(START, "Start a release", "Start", blocks, {"channel_id": channel_id})
 
@@ -65,7 +67,7 @@ def checklist_modal(view: ReleaseView, policy: Policy) -> dict[str, Any]:
     """One checkbox group per checklist section, pre-ticked from the release."""
     blocks = []
     for i, sec in enumerate(policy.checklist):
-        options = [Option(value=f"s{i}.i{j}", label=item[:75]) for j, item in enumerate(sec.items)]
+        options = [Option(value=item.id, label=item.label[:75]) for item in sec.items]
         ticked = [o for o in options if o.value in view.release.checklist]
         blocks.append(InputBlock(block_id=f"s{i}", label=PlainTextObject(text=sec.section[:2000]), optional=True,
                                  element=CheckboxesElement(action_id=f"s{i}", options=options,

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.errors import UsageError
 from bot.text import clip, escape
+from storage.vocab import ReleaseType, Risk, Severity
 
 VERSION_MAX = 64
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
-RISKS = ("low", "medium", "high", "critical")
-TYPES = ("major", "minor", "patch", "hotfix")
-SEVERITIES = ("P0", "P1", "P2", "P3")
+_SHA = re.compile(r"^[0-9a-fA-F]{40}$")
+FORMATS = {"ref": "a git sha, tag or branch such as `v2.4.0` or `main`",
+           "repo": "`owner/name`, such as `acme/shop`", "service": "a name of letters, digits and `. _ -`"}
+RISKS = tuple(Risk)
+TYPES = tuple(ReleaseType)
+SEVERITIES = tuple(Severity)
 
 
 def check_version(value: str) -> str:
@@ -37,14 +40,28 @@ class StartRelease(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     version: str
-    type: Literal["major", "minor", "patch", "hotfix"] = "minor"
-    risk: Literal["low", "medium", "high", "critical"] = "medium"
-    severity: Literal["P0", "P1", "P2", "P3"] | None = None
+    type: ReleaseType = ReleaseType.MINOR
+    risk: Risk = Risk.MEDIUM
+    severity: Severity | None = None
     incident_id: int | None = Field(default=None, ge=1)
     summary: str = Field(default="", max_length=2000)
     breaking_changes: str = Field(default="", max_length=1000)
     rollback_plan: str = Field(default="", max_length=1000)
     channel_id: str
+    # What the release ships: a git ref (sha, tag or branch), the repository and the service.
+    ref: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
+    repo: str | None = Field(default=None, max_length=140, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    service: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+    @field_validator("ref", "repo", "service", mode="before")
+    @classmethod
+    def _blank(cls, value: object) -> object:
+        return value.strip() or None if isinstance(value, str) else value
+
+    @property
+    def sha(self) -> str | None:
+        """The commit, when the ref is one (40 hex digits)."""
+        return self.ref.lower() if self.ref and _SHA.match(self.ref) else None
 
     @field_validator("version")
     @classmethod
@@ -55,7 +72,7 @@ class StartRelease(BaseModel):
     def build(cls, **fields: object) -> StartRelease:
         """Validate, turning pydantic's error into a UsageError that names the field."""
         try:
-            return cls(**fields)  # type: ignore[arg-type]
+            return cls.model_validate(fields)
         except UsageError:
             raise
         except ValidationError as exc:
@@ -67,4 +84,7 @@ class StartRelease(BaseModel):
             if choices:
                 given = escape(clip(str(fields.get(name)), 40))
                 raise UsageError(f"Unknown {name} `{given}`; use one of {', '.join(choices)}.") from None
+            if name in FORMATS:
+                given = escape(clip(str(fields.get(name)), 60))
+                raise UsageError(f"`{name}={given}` is not valid; use {FORMATS[name]}.", field=name) from None
             raise UsageError(f"{name}: {err['msg']}") from None

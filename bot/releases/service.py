@@ -6,36 +6,22 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
-from bot.policy import Policy
-from bot.releases import gates, modals, render
+from bot.policy import Policy, Stage
+from bot.releases import delivery, gates, records, tasks
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
+from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, approvals_of, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, Release
+from storage.vocab import ReleaseType
 
-
-@dataclass(frozen=True)
-class ReleaseView:
-    """A release with its approvals, as shown in Slack and the API."""
-
-    release: Release
-    approvals: list[Approval]
-    needed: int
-
-
-ANNOUNCEMENT = "release_announcement"
-
-
-def announcement_key(release_id: int) -> str:
-    """The SlackRef key of a release's announcement message."""
-    return f"release:{release_id}:announcement"
+# fn(tx, release, action, origin), run inside the release's transaction.
+ReleaseListener = Callable[[Tx, Release, str, Origin], None]
 
 
 class ReleaseService:
@@ -44,10 +30,12 @@ class ReleaseService:
     def __init__(self, db: Database, policy: Policy, is_approver: Callable[[str], bool]) -> None:
         self.db = db
         self.policy = policy
+        # May ask Slack (members of a user group, cached briefly): asked before a transaction
+        # starts, never while it holds the write lock.
         self.is_approver = is_approver
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
-        self.listeners: list[Callable[[Tx, Release, str, Origin], None]] = []
+        self.listeners: list[ReleaseListener] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -90,10 +78,10 @@ class ReleaseService:
                 if incident is None:
                     raise NotFound(f"There is no incident {req.incident_id}.")
                 severity = severity or incident.severity
-            if req.type == "hotfix":
+            if req.type == ReleaseType.HOTFIX:
                 if severity is None:
                     raise UsageError("A hotfix needs a severity: add `severity=P0..P3` or `incident=<id>`.")
-                stage = self.policy.severities[severity].hotfix_start_stage  # type: ignore[index]
+                stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
             release = Release(
@@ -101,16 +89,20 @@ class ReleaseService:
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
                 channel_id=req.channel_id, summary=req.summary, breaking_changes=req.breaking_changes,
                 rollback_plan=req.rollback_plan, checklist={}, created_at=tx.now, updated_at=tx.now,
+                ref=req.ref, sha=req.sha, repo=req.repo or self.policy.default_repo,
+                service=req.service or self.policy.default_service,
             )
             s.add(release)
             s.flush()
             assert release.id is not None
             tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
-                     version=release.version, risk=release.risk, type=release.type)
-            self._emit(tx, release, "start", origin)
-            tx.send(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
-                    channel=release.channel_id)
-            self._thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+                     version=release.version, risk=release.risk, type=release.type, ref=release.ref,
+                     repo=release.repo, service=release.service)
+            self.emit(tx, release, "start", origin)
+            tx.slack.render(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
+                            channel=release.channel_id)
+            self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+            tasks.request_all(tx, self.policy, release)
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
@@ -126,37 +118,45 @@ class ReleaseService:
             if target is None:
                 raise InvalidTransition(f"Release {release.version} is at the last stage already.")
             final = self.policy.next_stage(target.name) is None
-            status = next_status(release.version, release.status, "complete" if final else "promote")
-            approvals = len(self._approvals(tx.session, release))
-            why = gates.blocked_by(self.policy, release, target, approvals, tx.now)
+            next_status(release.version, release.status, "complete" if final else "promote")
+            waiting = records.pending(tx.session, release.id or 0)
+            if waiting is not None:
+                raise InvalidTransition(f"Release {release.version} is waiting for *{waiting.executor}* to report "
+                                        f"on {waiting.environment}; the stage changes when it does.")
+            approvals = len(approvals_of(tx.session, release))
+            why = (gates.blocked_by(self.policy, release, target, approvals, tx.now)
+                   or tasks.blocking(tx.session, self.policy, release, target))
             if why:
                 raise GateBlocked(why)
-            before = f"{release.status}:{release.stage}"
-            changes: dict[str, object] = {"stage": target.name, "status": status, "updated_at": tx.now}
-            if target.production and release.production_at is None:
-                changes["production_at"] = tx.now
-            if final:
-                changes["finished_at"] = tx.now
-            tx.save(release, **changes)
-            tx.audit(origin, "release", release.id or 0, "promote", from_state=before,
-                     to_state=f"{status}:{target.name}")
-            note = " The release is complete." if final else ""
-            self._emit(tx, release, "promote", origin)
-            self._announce(tx, release, f"Promoted to *{target.label}* by {mention(origin.user)}.{note}")
+            if target.executor is None:
+                records.record_manual(tx, self.policy, release, target, origin)
+                delivery.move(self, tx, release, target, origin)
+                return self._view(tx.session, release)
+            # Bump the row so concurrent clicks serialise: only one request per stage.
+            tx.save(release, updated_at=tx.now)
+            deployment = records.request(tx, self.policy, release, target, origin)
+            tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
+                     to_state=release.stage, deployment_id=deployment.id, executor=target.executor,
+                     stage=target.name)
+            self.announce(tx, release, f":hourglass_flowing_sand: Deploying to *{target.label}*: requested from "
+                                       f"*{target.executor}* by {mention(origin.user)}. The stage changes when "
+                                       "it reports success.")
             return self._view(tx.session, release)
         return self.db.run(work)
 
     def approve(self, version: str, origin: Origin) -> ReleaseView:
         """Record one approval; the requester and non-approvers are refused."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "approve")
+            self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
                                         "approvals are given before production.")
-            approvals = self._approvals(tx.session, release)
+            approvals = approvals_of(tx.session, release)
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
             approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
@@ -165,16 +165,18 @@ class ReleaseService:
             tx.save(release, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "approve", from_state=release.stage,
                      to_state=release.stage)
-            self._announce(tx, release, f"Approved by {mention(origin.user)}.")
+            self.announce(tx, release, f"Approved by {mention(origin.user)}.")
             return ReleaseView(release, [*approvals, approval], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
 
     def reject(self, version: str, origin: Origin, reason: str = "") -> ReleaseView:
         """An approver stops the release before production."""
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "reject")
+            self._check_approver(release, origin.user, approver, "reject")
             status = next_status(release.version, release.status, "reject")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production; roll it back instead.")
@@ -182,33 +184,45 @@ class ReleaseService:
             tx.audit(origin, "release", release.id or 0, "reject", from_state=ACTIVE, to_state=status,
                      reason=reason or None)
             why = f" Reason: {escape(reason)}" if reason else ""
-            self._announce(tx, release, f"Rejected by {mention(origin.user)}.{why}")
+            self.announce(tx, release, f"Rejected by {mention(origin.user)}.{why}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def rollback(self, version: str, origin: Origin, reason: str) -> ReleaseView:
-        """An approver rolls the release back, with a reason the channel is told."""
+    def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False) -> ReleaseView:
+        """An approver (or warroom itself, ``automatic``) rolls the release back, with a reason the channel
+        is told; a stage with an executor is rolled back when the executor reports success."""
         reason = reason.strip()
         if not reason:
             raise UsageError(f"A rollback needs a reason: `/release rollback {version} <reason>`.")
         if len(reason) > 1000:
             raise UsageError("Keep the rollback reason under 1,000 characters.")
 
+        # Asked before the transaction (it may ask Slack), never under the write lock.
+        approver = automatic or self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            if not self.is_approver(origin.user):
+            if not approver:
                 raise PermissionDenied("Only an approver may roll back a release.")
             before = release.status
             status = next_status(release.version, release.status, "rollback")
+            stage = self.policy.stage(release.stage)
+            if stage.executor:
+                self._request_rollback(tx, release, stage, origin, reason, automatic)
+                return self._view(tx.session, release)
+            service = records.service_of(release, self.policy)
+            records.record_manual(tx, self.policy, release, stage, origin, kind="rollback", rolls_back=release.version,
+                                  version=records.previous_version(tx.session, service, stage.name, release.version),
+                                  automatic=automatic)
             tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
                      reason=reason)
             text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
-            tx.send("post", channel=release.channel_id, text=text)
-            self._emit(tx, release, "rollback", origin)
-            self._announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
+            tx.slack.post(release.channel_id, text)
+            self.emit(tx, release, "rollback", origin)
+            self.announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -218,15 +232,17 @@ class ReleaseService:
         if not reason:
             raise UsageError(f"An override needs a reason: `/release override {version} <reason>`.")
 
+        approver = self.is_approver(origin.user)
+
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
-            self._check_approver(release, origin.user, "override the freeze for")
+            self._check_approver(release, origin.user, approver, "override the freeze for")
             next_status(release.version, release.status, "override_freeze")
             override = {"by": origin.user, "reason": reason[:1000], "at": tx.now.isoformat()}
             tx.save(release, freeze_override=override, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "override_freeze", reason=reason)
-            self._announce(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
+            self.announce(tx, release, f"Freeze overridden by {mention(origin.user)}: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -251,22 +267,40 @@ class ReleaseService:
             tx.save(release, checklist=kept, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "checklist", ticked=added, unticked=removed)
             done = ", ".join(gates.checklist_label(self.policy, k) for k in added) or "nothing new"
-            self._announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
+            self.announce(tx, release, f"Checklist updated by {mention(origin.user)}: ticked {done}.")
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def ask_reason(self, action: str, version: str, origin: Origin, trigger_id: str) -> None:
-        """Open the reason form for a rollback, rejection or override, if this user may do it."""
+    def check_reasoned(self, action: str, version: str, origin: Origin) -> ReleaseView:
+        """Whether ``origin.user`` may roll back, reject or override ``version`` now (raises if not):
+        asked before the reason form opens, so nobody writes a reason for nothing."""
         verbs = {"rollback": "rollback", "reject": "reject", "override": "override_freeze"}
-        with self.db.transaction() as tx:
-            release = self._find(tx.session, version)
+        if action not in verbs:
+            raise UsageError("That button is out of date; run the command again.")
+        approver = self.is_approver(origin.user)
+        with self.db.read() as s:
+            release = self._find(s, version)
             if action == "rollback":
-                if not self.is_approver(origin.user):
+                if not approver:
                     raise PermissionDenied("Only an approver may roll back a release.")
             else:
-                self._check_approver(release, origin.user, action)
+                self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
-            tx.send("open_view", trigger_id=trigger_id, view=modals.reason_modal(action, release.version))
+            return self._view(s, release)
+
+    def _request_rollback(self, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str,
+                          automatic: bool) -> None:
+        waiting = records.pending(tx.session, release.id or 0)
+        if waiting is not None and waiting.kind == "rollback":
+            raise InvalidTransition(f"A rollback of {release.version} is waiting for *{waiting.executor}* already.")
+        tx.save(release, rollback_reason=reason, rolled_back_by=origin.user, updated_at=tx.now)
+        deployment = records.request(tx, self.policy, release, stage, origin, kind="rollback", automatic=automatic)
+        tx.audit(origin, "release", release.id or 0, "rollback_requested", from_state=release.status,
+                 to_state=release.status, reason=reason, deployment_id=deployment.id, executor=stage.executor,
+                 automatic=automatic)
+        self.announce(tx, release, f":rewind: Rollback in *{stage.label}* requested from *{stage.executor}* by "
+                                   f"{mention(origin.user)}: {escape(reason)}. It is rolled back when the executor "
+                                   "reports success.")
 
     # --- helpers -----------------------------------------------------------------------
     def _find(self, s: Session, version: str) -> Release:
@@ -276,45 +310,31 @@ class ReleaseService:
             raise NotFound(f"There is no release {version}. `/release list` shows recent ones.")
         return release
 
-    def _approvals(self, s: Session, release: Release) -> list[Approval]:
-        return list(s.exec(select(Approval).where(Approval.release_id == release.id)
-                           .order_by(col(Approval.at), col(Approval.id))).all())
-
     def _view(self, s: Session, release: Release) -> ReleaseView:
-        return ReleaseView(release, self._approvals(s, release), gates.approvals_needed(self.policy, release.risk))
+        return load(s, release, self.policy)
 
     def _past_approval(self, release: Release) -> bool:
         return self.policy.stage(release.stage).production or release.status == COMPLETED
 
-    def _check_approver(self, release: Release, user: str, verb: str) -> None:
+    def _check_approver(self, release: Release, user: str, approver: bool, verb: str) -> None:
         if user == release.requested_by:
             raise PermissionDenied(f"You started {release.version}, so you cannot {verb} it; "
                                    "another approver must (four eyes).")
-        if not self.is_approver(user):
+        if not approver:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
 
-    def _emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+    def emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
         for listener in self.listeners:
             listener(tx, release, action, origin)
 
-    def _thread(self, tx: Tx, release: Release, text: str) -> None:
+    def thread(self, tx: Tx, release: Release, text: str) -> None:
         key = announcement_key(release.id or 0)
-        tx.send("post", channel=ref(key, "channel"), thread_ts=ref(key, "ts"), text=text)
+        tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
 
-    def _announce(self, tx: Tx, release: Release, event: str) -> None:
-        """Queue the in-place update of the announcement and a timeline line in its thread."""
+    def announce(self, tx: Tx, release: Release, event: str | None) -> None:
+        """Queue the in-place update of the announcement and a timeline line (if any) in its thread."""
         key = announcement_key(release.id or 0)
-        tx.send(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                coalesce=key)
-        self._thread(tx, release, event)
-
-    def render_announcement(self, s: Session, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        """Outbox renderer: the announcement as it stands when sent (post, or update in place)."""
-        release = s.get(Release, args["release_id"])
-        if release is None:
-            return None
-        text, blocks = render.announcement(self._view(s, release), self.policy, self.db.clock.now())
-        if args.get("ts"):
-            return "update", {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
-        return "post", {"channel": args["channel"], "text": text, "blocks": blocks}
-
+        tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                        coalesce=key)
+        if event:
+            self.thread(tx, release, event)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from bot.errors import InvalidTransition
+from storage.vocab import ReleaseStatus
 
-ACTIVE, COMPLETED, ROLLED_BACK, REJECTED = "active", "completed", "rolled_back", "rejected"
+ACTIVE, COMPLETED, ROLLED_BACK, REJECTED = (ReleaseStatus.ACTIVE, ReleaseStatus.COMPLETED, ReleaseStatus.ROLLED_BACK,
+                                            ReleaseStatus.REJECTED)
 
 # (status, action) -> status after the action. Anything missing is refused.
-TRANSITIONS: dict[tuple[str, str], str] = {
+TRANSITIONS: dict[tuple[ReleaseStatus, str], ReleaseStatus] = {
     (ACTIVE, "promote"): ACTIVE,
     (ACTIVE, "complete"): COMPLETED,
     (ACTIVE, "approve"): ACTIVE,
@@ -25,12 +27,12 @@ _WORDS = {
 _STATUS = {ACTIVE: "in progress", COMPLETED: "completed", ROLLED_BACK: "rolled back", REJECTED: "rejected"}
 
 
-def describe(status: str) -> str:
+def describe(status: ReleaseStatus) -> str:
     """The status in words."""
     return _STATUS.get(status, status)
 
 
-def next_status(version: str, status: str, action: str) -> str:
+def next_status(version: str, status: ReleaseStatus, action: str) -> ReleaseStatus:
     """The status after ``action``, or InvalidTransition saying why not."""
     try:
         return TRANSITIONS[(status, action)]

@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UsageError
+from bot.ids import id_value
 from bot.incidents import modals
 from bot.services import Services
 from handlers.common import button_value, origin
@@ -15,8 +16,8 @@ SOURCE = "slack:block_actions"
 
 
 def _incident(body: dict[str, Any]) -> int:
-    value = button_value(body).get("i")
-    if not isinstance(value, int):
+    value = id_value(button_value(body).get("i"))
+    if value is None:
         raise UsageError("That button is out of date; run the command again.")
     return value
 

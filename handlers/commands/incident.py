@@ -9,20 +9,20 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UsageError
+from bot.ids import parse_id
 from bot.incidents import modals, render
 from bot.incidents.requests import DeclareIncident, parse_link, parse_role, parse_user
+from bot.incidents.view import IncidentView
 from bot.services import Services
 from bot.text import clip, escape
-from handlers.common import origin
+from handlers.common import command_text, origin
 
 SOURCE = "slack:/incident"
 Reply = Callable[[Services, str, dict[str, Any]], str]
 
 
 def _incident_id(word: str) -> int:
-    if not word.lstrip("#").isdigit():
-        raise UsageError(f"`{escape(clip(word, 40))}` is not an incident number (e.g. `3` or `#3`).")
-    return int(word.lstrip("#"))
+    return parse_id(word, "incident number", hash_ok=True)
 
 
 def _head(rest: str) -> tuple[str, str]:
@@ -98,7 +98,7 @@ def _where(rest: str, body: dict[str, Any]) -> int | str:
 
 
 def _timeline(services: Services, rest: str, body: dict[str, Any]) -> str:
-    return render.timeline_text(services.incidents.timeline(_where(rest, body)), services.policy)
+    return render.timeline_text(services.incidents.get(_where(rest, body)), services.policy)
 
 
 def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
@@ -107,6 +107,7 @@ def _export(services: Services, rest: str, body: dict[str, Any]) -> str:
 
 
 def _status(services: Services, rest: str, body: dict[str, Any]) -> str:
+    found: IncidentView | None
     if rest.strip():
         found = services.incidents.get(_incident_id(rest.strip()))
     else:
@@ -120,7 +121,7 @@ def _list(services: Services, rest: str, body: dict[str, Any]) -> str:
     views = services.incidents.list(15)
     if not views:
         return "No incidents yet. Declare one with `/incident declare <P0|P1|P2|P3> <title>`."
-    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident, services.policy) for v in views)
+    return "*Recent incidents*\n" + "\n".join(render.status_line(v.incident) for v in views)
 
 
 SUBCOMMANDS: dict[str, Reply] = {
@@ -136,7 +137,7 @@ def register(app: App, services: Services) -> None:
 
     @app.command("/incident")
     def incident_command(ack: Ack, body: dict[str, Any]) -> None:
-        sub, rest = _head(body.get("text", ""))
+        sub, rest = _head(command_text(body))
         if not sub or (sub.lower() == "declare" and not rest.strip()):
             services.open_modal(body["trigger_id"], modals.declare_modal(body["channel_id"], services.policy))
             ack()

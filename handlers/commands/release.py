@@ -8,26 +8,29 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UsageError
+from bot.ids import parse_id
 from bot.releases import modals, render
 from bot.releases.requests import StartRelease
 from bot.services import Services
 from bot.text import clip, escape
-from handlers.common import options, origin, split
+from handlers.common import command_text, options, origin, split
 
-START_KEYS = ("risk", "type", "severity", "incident")
-Reply = Callable[[Services, list[str], dict[str, Any]], str | None]
+START_KEYS = ("risk", "type", "severity", "incident", "ref", "repo", "service")
+KEEP_CASE = ("ref", "repo", "service")
+Reply = Callable[[Services, list[str], dict[str, Any]], str]
 
 
 def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:
     opts, rest = options(words, START_KEYS)
     if not rest:
-        raise UsageError("Usage: `/release start <version> [risk=...] [type=...] [notes...]`")
+        raise UsageError("Usage: `/release start <version> [risk=...] [type=...] [ref=...] [repo=...] "
+                         "[service=...] [notes...]`")
     incident = opts.pop("incident", None)
-    if incident is not None and not incident.lstrip("#").isdigit():
-        raise UsageError(f"`incident=` takes an incident number, not `{escape(clip(incident, 40))}`.")
-    fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v.lower()) for k, v in opts.items()}
+    incident_id = parse_id(incident, "incident number", hash_ok=True) if incident is not None else None
+    fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v if k in KEEP_CASE else v.lower())
+                              for k, v in opts.items()}
     req = StartRelease.build(version=rest[0], summary=" ".join(rest[1:]), channel_id=body["channel_id"],
-                             incident_id=int(incident.lstrip("#")) if incident else None, **fields)
+                             incident_id=incident_id, **fields)
     view = services.releases.start(req, origin(body, "slack:/release start"))
     return f"Release {view.release.version} started; the announcement is in <#{view.release.channel_id}>."
 
@@ -40,6 +43,10 @@ def _need(words: list[str], usage: str) -> str:
 
 def _promote(services: Services, words: list[str], body: dict[str, Any]) -> str:
     view = services.releases.promote(_need(words, "/release promote <version>"), origin(body, "slack:/release"))
+    if view.pending:
+        label = services.policy.stage(view.pending.environment).label
+        return (f"Deploying {view.release.version} to {label}: requested from {view.pending.executor}; "
+                "the stage changes when it reports success.")
     return f"{view.release.version} is now at {services.policy.stage(view.release.stage).label}."
 
 
@@ -57,6 +64,8 @@ def _reject(services: Services, words: list[str], body: dict[str, Any]) -> str:
 def _rollback(services: Services, words: list[str], body: dict[str, Any]) -> str:
     version = _need(words, "/release rollback <version> <reason>")
     view = services.releases.rollback(version, origin(body, "slack:/release"), " ".join(words[1:]))
+    if view.pending:
+        return f"Rollback of {view.release.version} requested from {view.pending.executor}."
     return f"Rolled back {view.release.version}."
 
 
@@ -91,7 +100,7 @@ def register(app: App, services: Services) -> None:
 
     @app.command("/release")
     def release_command(ack: Ack, body: dict[str, Any]) -> None:
-        words = split(body.get("text", ""))
+        words = split(command_text(body))
         if not words or words == ["start"]:
             services.open_modal(body["trigger_id"], modals.start_modal(body["channel_id"]))
             ack()

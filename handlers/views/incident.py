@@ -7,6 +7,7 @@ from typing import Any
 from slack_bolt import Ack, App
 
 from bot.errors import UsageError
+from bot.ids import id_value
 from bot.incidents import modals
 from bot.incidents.requests import DeclareIncident, parse_role, parse_user
 from bot.services import Services
@@ -16,8 +17,8 @@ SOURCE = "slack:view_submission"
 
 
 def _incident(view: dict[str, Any]) -> int:
-    value = view_meta(view).get("i")
-    if not isinstance(value, int):
+    value = id_value(view_meta(view).get("i"))
+    if value is None:
         raise UsageError("This form is out of date; open it again.")
     return value
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slack_bolt import Ack, App
@@ -9,7 +10,9 @@ from slack_bolt import Ack, App
 from bot.errors import UsageError
 from bot.releases import modals
 from bot.releases.requests import StartRelease
+from bot.releases.view import ReleaseView
 from bot.services import Services
+from bot.tx import Origin
 from handlers.common import origin, view_meta, view_values
 
 SOURCE = "slack:view_submission"
@@ -38,8 +41,9 @@ def register(app: App, services: Services) -> None:
     @app.view(modals.REASON)
     def reason(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta, text = view_meta(view), view_values(view).get("reason", "")
-        actions = {"rollback": services.releases.rollback, "reject": services.releases.reject,
-                   "override": services.releases.override_freeze}
+        actions: dict[str, Callable[[str, Origin, str], ReleaseView]] = {
+            "rollback": services.releases.rollback, "reject": services.releases.reject,
+            "override": services.releases.override_freeze}
         act = actions.get(meta.get("action", ""))
         if act is None:
             raise UsageError("This form is out of date; open it again.")

@@ -30,6 +30,10 @@ BASE_ENV = {
     # Scenario tests post many messages into one channel in a few seconds; the pacing that
     # keeps a real workspace under Slack's 1 message/s/channel is tested on its own.
     "WARROOM_SLACK_CHANNEL_RATE": "200",
+    # Every request in these tests comes from one loopback address; the per-source request limits
+    # on /api and /hooks are tested on their own (tests/security, tests/test_edge.py).
+    "WARROOM_API_RATE": "0",
+    "WARROOM_HOOKS_RATE": "0",
 }
 
 
@@ -61,6 +65,8 @@ class Stack:
         self.runtime = build_runtime(settings, self.clock)
         self.bot = serve_in_thread(self.runtime.asgi)
         self.ws.bot_events_url = self.bot.url + "/slack/events"
+        # Executors call back to the bot, whose port is known only now that it is bound.
+        self.runtime.services.executors.public_url = self.bot.url
 
     def stop_bot(self) -> None:
         """Stop the bot process's server and background work (the database stays)."""

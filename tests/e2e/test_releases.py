@@ -159,17 +159,18 @@ def test_start_modal_and_checklist(stack: Stack) -> None:
 
     stack.ws.click(REQ, REL, msg["ts"], "release_checklist")
     checklist = stack.ws.wait_for(lambda: stack.ws.open_views(REQ), what="the checklist modal")[-1]
-    stack.ws.submit_view(REQ, checklist["id"], {"s0": ["s0.i0", "s0.i1"]})
+    stack.ws.submit_view(REQ, checklist["id"], {"s0": ["tests_pass", "security_scan"]})
     stack.settle()
     updated = stack.store.message(REL, msg["ts"])
     assert "☑ Tests pass" in block_text(updated) and "☐ Performance checked" in block_text(updated)
-    assert release(stack, "v5.0.1")["checklist"] == ["s0.i0", "s0.i1"]
+    assert release(stack, "v5.0.1")["checklist"] == ["security_scan", "tests_pass"]
 
 
 def test_malformed_commands_create_nothing(stack: Stack) -> None:
     cases = {
         "start risk=high": "Usage",
-        "start " + "v" * 5000: "5,000 characters",
+        "start " + "v" * 3000: "3,000 characters",
+        "start " + "v" * 5000: "the limit is 4,000",
         "start v1.0.0 risk=extreme": "Unknown risk `extreme`",
         "start v1.0.0 type=huge": "Unknown type",
         "start v1.0.0 incident=abc": "incident number",

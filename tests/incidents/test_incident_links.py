@@ -7,7 +7,7 @@ import pytest
 from bot.errors import InvalidTransition
 from bot.services import Services
 from storage.models import Incident
-from tests.incidents.conftest import declare, make_services, queued, who
+from tests.support import declare, make_services, queued, who
 
 
 def _row(s: Services, incident_id: int) -> Incident:

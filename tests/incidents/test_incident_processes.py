@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from bot.clock import Clock
-from tests.incidents.conftest import declare, make_services, status_posts
+from tests.support import declare, make_services, status_posts
 
 INTERVAL = 900
 
@@ -22,7 +22,7 @@ def test_two_processes_never_post_the_same_update_twice(database_url: str) -> No
 
         def worker(process: object, barrier: threading.Barrier, done: list[int]) -> None:
             barrier.wait()
-            done.append(process.incidents.run_due())  # type: ignore[attr-defined]
+            done.append(process.incidents.run_due())
 
         threads = [threading.Thread(target=worker, args=(p, barrier, done)) for p in (a, b, a, b)]
         for t in threads:

@@ -13,7 +13,7 @@ from bot.incidents.requests import DeclareIncident
 from bot.services import Services
 from bot.tx import Duplicate
 from storage.models import Incident, TimelineEntry
-from tests.incidents.conftest import SlackDouble, declare, drain, make_services, queued, status_posts, who
+from tests.support import SlackDouble, declare, drain, make_services, queued, status_posts, who
 
 MIN = 60
 
@@ -35,20 +35,31 @@ def test_declare_queues_channel_invites_topic_pinned_summary_and_announcement(da
     policy.write_text("war_room:\n  responders:\n    P1: [U0ONCALL, U0SRE]\n")
     s = make_services(database_url, WARROOM_CONFIG=str(policy), WARROOM_INCIDENTS_CHANNEL="ops-incidents")
     iid = declare(s, "P1", "Checkout is failing", user="U0IC")
-    ops = [(m.op, m.store_as) for m in queued(s)]
-    assert ops == [("create_channel", f"incident:{iid}:channel"), ("invite", None), ("topic", None),
-                   ("post", f"incident:{iid}:summary"), ("pin", None), ("post", f"incident:{iid}:announcement")]
-    create, invite, topic, summary, pin, announce = queued(s)
-    assert create.payload["name"].startswith("inc-") and create.payload["name"].endswith("-checkout-is-failing")
+    # The channel, the pinned summary and the announcement mirror the incident: rendered when sent.
+    ops = [(m.op, m.payload.get("renderer"), m.store_as) for m in queued(s)]
+    assert ops == [("render", "incident_channel", f"incident:{iid}:channel"), ("invite", None, None),
+                   ("topic", None, None), ("render", "incident_summary", f"incident:{iid}:summary"),
+                   ("pin", None, None), ("render", "incident_announcement", f"incident:{iid}:announcement")]
+    _, invite, topic, _, pin, announce = queued(s)
     assert invite.payload["users"] == ["U0IC", "U0ONCALL", "U0SRE"]
     assert invite.payload["channel"] == {"$ref": f"incident:{iid}:channel", "field": "channel"}
     assert "P1" in topic.payload["topic"] and "<@U0IC>" in topic.payload["topic"]
     assert "investigating" in topic.payload["topic"]
-    buttons = [e["text"]["text"] for b in summary.payload["blocks"] if b["type"] == "actions" for e in b["elements"]]
-    for label in ("Post update", "Log decision", "Assign role", "Resolve", "Start hotfix"):
-        assert label in buttons
     assert pin.payload["ts"] == {"$ref": f"incident:{iid}:summary", "field": "ts"}
     assert announce.payload["channel"] == "ops-incidents"
+    slack = SlackDouble()
+    drain(s, slack)
+    calls = [(op, args) for op, args in slack.calls]
+    assert [op for op, _ in calls][:2] == ["create_channel", "post"]
+    name = calls[0][1]["name"]
+    assert name.startswith("inc-") and name.endswith("-checkout-is-failing")
+    summary = next(args for op, args in calls if op == "post" and args["channel"].startswith("C0ROOM"))
+    buttons = [e["text"]["text"] for b in summary["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    for label in ("Post update", "Log decision", "Assign role", "Resolve", "Start hotfix"):
+        assert label in buttons
+    # Once the channel exists the announcement links it (updated in place).
+    update = [args for op, args in calls if op == "update" and args["channel"] == "ops-incidents"]
+    assert update and f"<#{_row(s, iid).channel_id}>" in update[-1]["blocks"][0]["text"]["text"]
     row = _row(s, iid)
     assert (row.commander, row.status, row.severity) == ("U0IC", "investigating", "P1")
     assert (row.response_due_at - row.declared_at).total_seconds() == 7200
@@ -113,9 +124,11 @@ def test_user_text_cannot_ping_or_forge_links(services: Services) -> None:
     services.clock.advance(16 * MIN)
     services.incidents.run_due()
     services.incidents.resolve(iid, who(), "<!channel> done")
+    slack = SlackDouble()
+    drain(services, slack)
     # Header blocks are plain_text, which Slack never parses for mentions or links; all else is mrkdwn.
-    payloads = [{**m.payload, "blocks": [b for b in m.payload.get("blocks") or [] if b["type"] != "header"]}
-                for m in queued(services) if m.op in ("post", "update", "topic", "dm")]
+    payloads = [{**args, "blocks": [b for b in args.get("blocks") or [] if b["type"] != "header"]}
+                for op, args in slack.calls if op in ("post", "update", "topic", "dm")]
     text = "\n".join(json.dumps(p) for p in payloads)
     for raw in ("<!channel>", "<!here>", "<!everyone>", "<https://evil", "<@U0SOMEONE>"):
         assert raw not in text
@@ -234,7 +247,7 @@ def test_roles_dm_duties_and_commander_changes_topic(services: Services) -> None
     assert _row(services, iid).commander == "U0NEWIC"
     with pytest.raises(UsageError, match="already"):
         services.incidents.assign_role(iid, "scribe", "U0SCRIBE", who())
-    roles = [e.detail for e in services.incidents.timeline(iid).of_kind("role")]
+    roles = [e.detail for e in services.incidents.get(iid).of_kind("role")]
     assert roles[0] == {"role": "commander", "user": "U0NEWIC", "previous": "U0IC"}
 
 
@@ -244,7 +257,7 @@ def test_decisions_followups_timeline_and_export(services: Services) -> None:
     services.incidents.followup(iid, "add a replica lag alert", who())
     fid = services.incidents.get(iid).open_followups[0].id
     services.incidents.close_followup(iid, fid or 0, who())
-    view = services.incidents.timeline(iid)
+    view = services.incidents.get(iid)
     decision = view.of_kind("decision")[0]
     assert (decision.actor, decision.text) == ("U0DBA", "fail over to eu-west")
     assert view.open_followups == []

@@ -2,57 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
-import uuid
-from typing import Any
-from urllib.parse import urlencode
+from slack_bolt import App
 
-import pytest
-from slack_bolt import App, BoltRequest
-from slack_sdk.web import SlackResponse, WebClient
-
-from bot.app import build_bolt
 from bot.services import Services
-from tests.incidents.conftest import SlackDouble, drain, queued
-
-
-def _send(app: App, body: str) -> tuple[int, dict[str, Any]]:
-    ts = str(int(time.time()))
-    sig = "v0=" + hmac.new(b"s", f"v0:{ts}:{body}".encode(), hashlib.sha256).hexdigest()
-    headers = {"x-slack-request-timestamp": ts, "x-slack-signature": sig,
-               "content-type": "application/x-www-form-urlencoded"}
-    resp = app.dispatch(BoltRequest(body=body, headers=headers))
-    return resp.status, (json.loads(resp.body) if resp.body else {})
-
-
-def command(app: App, text: str, *, channel: str = "C0GENERAL", user: str = "U0IC") -> str:
-    """Run `/incident <text>` and return the ephemeral reply."""
-    status, reply = _send(app, urlencode({"command": "/incident", "text": text, "channel_id": channel,
-                                          "user_id": user, "trigger_id": uuid.uuid4().hex, "team_id": "T0"}))
-    assert status == 200
-    return str(reply.get("text", ""))
-
-
-def click(app: App, action_id: str, incident_id: int, *, channel: str, user: str = "U0IC") -> None:
-    """Click a war-room button."""
-    payload = {"type": "block_actions", "user": {"id": user}, "channel": {"id": channel}, "team": {"id": "T0"},
-               "trigger_id": uuid.uuid4().hex, "container": {"channel_id": channel},
-               "actions": [{"action_id": action_id, "value": json.dumps({"i": incident_id}),
-                            "action_ts": str(time.time()), "type": "button", "block_id": f"incident:{incident_id}"}]}
-    status, _ = _send(app, urlencode({"payload": json.dumps(payload)}))
-    assert status == 200
-
-
-@pytest.fixture
-def app(services: Services, monkeypatch: pytest.MonkeyPatch) -> App:
-    # Bolt checks its token once (auth.test); answer as Slack would, so no network is needed.
-    data = {"ok": True, "team_id": "T0", "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "url": "https://x/"}
-    monkeypatch.setattr(WebClient, "auth_test", lambda self, **_: SlackResponse(
-        client=self, http_verb="POST", api_url="auth.test", req_args={}, data=data, headers={}, status_code=200))
-    return build_bolt(services)
+from tests.handlers.signed import click, command
+from tests.support import SlackDouble, drain, queued
 
 
 def _war_room(services: Services, app: App, text: str = "P1 db down") -> tuple[int, str]:

@@ -6,7 +6,7 @@ import pytest
 
 from bot.app import build_runtime
 from bot.settings import load_settings
-from tests.incidents.conftest import who
+from tests.support import who
 
 
 @pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")

@@ -1,13 +1,12 @@
-"""Incident test helpers: real Services on a real database, and a Slack double for the outbox."""
+"""Helpers shared by the suites: real Services on a real database, origins, the outbox's rows,
+a Slack double the real sender delivers to, and Slack's request signing."""
 
 from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlmodel import col, select
 
 from bot.app import build_services
@@ -27,14 +26,6 @@ def make_services(url: str, clock: Clock | None = None, **env: Any) -> Services:
     settings = load_settings(DATABASE_URL=url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET="s",
                              SLACK_API_URL="http://127.0.0.1:9/api/", **env)
     return build_services(settings, clock)
-
-
-@pytest.fixture
-def services(database_url: str) -> Iterator[Services]:
-    """One process's services on a fresh database."""
-    s = make_services(database_url)
-    yield s
-    s.db.engine.dispose()
 
 
 def who(user: str = "U0IC") -> Origin:
@@ -89,7 +80,7 @@ class SlackDouble:
 
 def drain(s: Services, slack: SlackDouble, rounds: int = 20) -> None:
     """Run the real outbox against the double until nothing is due."""
-    s.outbox.gateway = slack  # type: ignore[assignment]
+    s.outbox.gateway = slack  # type: ignore[assignment]  # answers every verb the sender calls
     for _ in range(rounds):
         if not s.outbox.drain_once():
             time.sleep(0.25)  # messages waiting on a ref come round again after 200 ms

@@ -81,3 +81,29 @@ def test_templates_folder_must_exist(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("WARROOM_TEMPLATES", str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="WARROOM_TEMPLATES"):
         load_settings()
+
+
+def test_checklist_items_have_stable_ids(tmp_path) -> None:
+    policy = load_policy()
+    assert [i.id for i in policy.checklist[0].items] == ["tests_pass", "security_scan", "performance", "compliance"]
+    assert policy.checklist_item("changelog").label == "Changelog written"
+    # A team's plain-string items get their label in snake_case as id, so reordering keeps ticks.
+    path = tmp_path / "policy.yml"
+    path.write_text("checklist:\n  - section: Ship\n    items: [\"Docs updated\", \"Tests pass\"]\n"
+                    "stages:\n  - name: dev\n    label: Dev\n  - name: production\n    label: Prod\n")
+    assert [i.id for i in load_policy(path).checklist[0].items] == ["docs_updated", "tests_pass"]
+
+
+def test_checklist_ids_must_be_unique(tmp_path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text("checklist:\n  - section: A\n    items: [{id: x, label: One}]\n"
+                    "  - section: B\n    items: [{id: x, label: Two}]\n")
+    with pytest.raises(ConfigError, match="each item id may appear once"):
+        load_policy(path)
+
+
+def test_a_hotfix_cannot_start_in_production(tmp_path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_text("severities:\n  P0:\n    hotfix_start_stage: production\n")
+    with pytest.raises(ConfigError, match="severities.P0.hotfix_start_stage"):
+        load_policy(path)

@@ -1,0 +1,55 @@
+"""The release read model: a release with its approvals, deployments and tasks, and the SlackRef key
+of its announcement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, col, select
+
+from bot.policy import Policy
+from bot.releases import records
+from bot.releases.gates import approvals_needed
+from storage.models import Approval, Deployment, Release, ReleaseTask
+
+# The outbox renderer of the announcement (registered by bot.app, rendered at send time).
+ANNOUNCEMENT = "release_announcement"
+
+
+@dataclass(frozen=True)
+class ReleaseView:
+    """A release with its approvals, deployments and tasks, as shown in Slack and the API."""
+
+    release: Release
+    approvals: list[Approval]
+    needed: int
+    deployments: list[Deployment] = field(default_factory=list)
+    tasks: list[ReleaseTask] = field(default_factory=list)
+
+    @property
+    def pending(self) -> Deployment | None:
+        """The deployment still waiting for its executor, if any."""
+        return next((d for d in reversed(self.deployments) if d.state in records.PENDING), None)
+
+
+def approvals_of(s: Session, release: Release) -> list[Approval]:
+    """The release's approvals, oldest first."""
+    return list(s.exec(select(Approval).where(Approval.release_id == release.id)
+                       .order_by(col(Approval.at), col(Approval.id))).all())
+
+
+def tasks_of(s: Session, release_id: int) -> list[ReleaseTask]:
+    """A release's coordination tasks in policy order (by id)."""
+    return list(s.exec(select(ReleaseTask).where(ReleaseTask.release_id == release_id)
+                       .order_by(col(ReleaseTask.id))).all())
+
+
+def load(s: Session, release: Release, policy: Policy) -> ReleaseView:
+    """Read the approvals, deployments and tasks of ``release``."""
+    return ReleaseView(release, approvals_of(s, release), approvals_needed(policy, release.risk),
+                       records.of_release(s, release.id or 0), tasks_of(s, release.id or 0))
+
+
+def announcement_key(release_id: int | None) -> str:
+    """The SlackRef key of a release's announcement message."""
+    return f"release:{release_id}:announcement"
