@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 import handlers
+from bot.checks.service import ChecksService
 from bot.clock import Clock
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
@@ -25,15 +26,22 @@ from bot.edge import EdgeLimits, Limit
 from bot.executors.config import resolve_executors
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
+from bot.hooks import github_deployments
+from bot.hooks.checks import CheckReportProcessor
+from bot.hooks.github import GitHubProcessor
+from bot.hooks.inbox import Inbox
 from bot.incidents import render as incident_render
 from bot.incidents import room
 from bot.incidents import view as incident_view
 from bot.incidents.service import IncidentService
+from bot.monitoring.bake import Bake
+from bot.monitoring.service import MonitoringService
 from bot.ops import Op
 from bot.outbox import FAST, QUEUE, OutboxSender
 from bot.pacing import Bucket, SharedPacer
 from bot.policy import Policy
 from bot.releases import render as release_render
+from bot.releases.render import Section
 from bot.releases.service import ReleaseService
 from bot.releases.tasks import TaskService
 from bot.releases.view import ANNOUNCEMENT
@@ -42,7 +50,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
-from handlers import api, deploy_hooks, slack_events
+from handlers import api, deploy_hooks, hooks, slack_events
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -72,7 +80,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     releases = ReleaseService(db, policy, directory.is_approver)
     incidents = IncidentService(db, policy, releases, settings.templates)
     releases.listeners.append(incidents.on_release_event)
-    register_renderers(outbox, policy, clock)
+    register_renderers(outbox, policy, clock, releases.sections)
     deployments = DeploymentService(db, releases)
     executors = ExecutorClient(resolve_executors(policy), settings.github_api_url, settings.public_url)
     # The outbox delivers executor requests; the deployment service hears what they answered.
@@ -81,15 +89,38 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     outbox.targets[Op.WEBHOOK] = executors.webhook
     outbox.targets[Op.GITHUB] = executors.github
     tasks = TaskService(db, policy, directory.is_member, releases.announce)
+    inbox = Inbox(db)
+    checks = ChecksService(releases, policy)
+    monitoring = MonitoringService(releases, policy, inbox)
+    _connect_evidence(releases, inbox, checks, monitoring, deployments, policy)
     return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
                     directory=directory, tokens=tokens, releases=releases, incidents=incidents,
-                    deployments=deployments, executors=executors, tasks=tasks)
+                    deployments=deployments, executors=executors, tasks=tasks, inbox=inbox, checks=checks,
+                    monitoring=monitoring)
 
 
-def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock) -> None:
+def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksService, monitoring: MonitoringService,
+                      deployments: DeploymentService, policy: Policy) -> None:
+    """Inbound deliveries and what they feed: checks on releases, alerts on their services, bake time,
+    and GitHub's deployment statuses for the executors."""
+    releases.listeners.append(checks.on_release)
+    releases.gates.append(checks.gate)
+    releases.sections.append(checks.section)
+    releases.sections.append(monitoring.section)
+    bake = Bake(policy)
+    releases.gates.append(bake.gate)
+    releases.sections.append(bake.section)
+    github = GitHubProcessor(checks)
+    github.extra["deployment_status"] = github_deployments.processor(deployments, inbox)
+    inbox.processors["github"] = github
+    inbox.processors["checks"] = CheckReportProcessor(checks)
+    inbox.processors["alertmanager"] = inbox.processors["grafana"] = monitoring.process
+
+
+def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock, sections: Sequence[Section] = ()) -> None:
     """The messages that mirror state, rendered when sent so they are current (see bot.outbox)."""
     outbox.register_renderer(ANNOUNCEMENT, lambda s, args: release_render.announcement_call(s, args, policy,
-                                                                                            clock.now()))
+                                                                                            clock.now(), sections))
     outbox.register_renderer(incident_view.SUMMARY,
                              lambda s, args: incident_render.summary_call(s, args, policy, clock.now()))
     outbox.register_renderer(incident_view.ANNOUNCEMENT,
@@ -102,6 +133,7 @@ def register_jobs(due: DueWork, services: Services) -> None:
     """The due work every process runs (each job claims rows, so replicas share it)."""
     due.add("incident-due", services.incidents.run_due)
     due.add("deployment-timeouts", services.deployments.expire_due)
+    due.add("inbound", services.inbox.run_due)
 
 
 class _NoTokenSkippedWarning(logging.Filter):
@@ -216,7 +248,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: boo
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
-            Mount("/hooks", routes=deploy_hooks.routes(services)),
+            Mount("/hooks", routes=[*hooks.routes(services), *deploy_hooks.routes(services)]),
         ],
         lifespan=lifespan,
         middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],

@@ -108,9 +108,10 @@ class SlackPort:
         self._queue(Op.OPEN_VIEW, {"trigger_id": trigger_id, "view": view})
 
     def render(self, renderer: str, *, store_as: str | None = None, coalesce: str | None = None,
-               **args: Any) -> None:
-        """A state-mirroring message: ``renderer`` (registered on the sender) builds the call at send time."""
-        self._queue(Op.RENDER, {"renderer": renderer, **args}, store_as=store_as, coalesce=coalesce)
+               delay: float = 0, **args: Any) -> None:
+        """A state-mirroring message: ``renderer`` (registered on the sender) builds the call at send time;
+        ``delay`` lets a burst of changes become one call."""
+        self._queue(Op.RENDER, {"renderer": renderer, **args}, store_as=store_as, coalesce=coalesce, delay=delay)
 
     def cancel_pending(self, store_as: str, reason: str) -> None:
         """Give up on calls still waiting whose result would be stored as ``store_as``."""

@@ -7,6 +7,7 @@ over them key by key, then the whole is validated so a mistake names its field.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -29,6 +30,10 @@ class _Strict(BaseModel):
 class RiskLevel(_Strict):
     approvals: int = Field(ge=1, le=10)
     mitigations: list[str]
+    # Minutes after production during which an alert on the release's service is its concern.
+    monitor_minutes: int = Field(default=30, ge=0)
+    # Minutes the canary runs before production 100% may be requested.
+    bake_minutes: int = Field(default=0, ge=0)
 
 
 class Stage(_Strict):
@@ -38,6 +43,8 @@ class Stage(_Strict):
     requires_approval: bool = False
     # Checklist sections that must be fully ticked before promotion into this stage.
     requires_checklist: list[str] = []
+    # A firing alert during this stage requests the rollback without waiting for a person.
+    auto_rollback: bool = False
     # The executor that deploys into this stage (a name under `executors:`); none: manual.
     executor: str | None = None
     # How long a deployment may go without a final report before it is marked timed out.
@@ -103,10 +110,19 @@ class ChecklistItem(_Strict):
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
     label: str = Field(min_length=1, max_length=200)
+    # Ticked by this check passing, not by hand.
+    check: str | None = None
 
 
 def _slug(label: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")[:48] or "item"
+
+
+def _with_id(item: Any) -> Any:
+    # An item given as {label, check} without an id gets its label in snake_case, as a string does.
+    if isinstance(item, dict) and "id" not in item and isinstance(item.get("label"), str):
+        return {"id": _slug(item["label"]), **item}
+    return item
 
 
 class ChecklistSection(_Strict):
@@ -118,8 +134,28 @@ class ChecklistSection(_Strict):
     def _items(cls, value: Any) -> Any:
         # A plain string is an item whose id is its label in snake_case.
         if isinstance(value, list):
-            return [{"id": _slug(v), "label": v} if isinstance(v, str) else v for v in value]
+            return [{"id": _slug(v), "label": v} if isinstance(v, str) else _with_id(v) for v in value]
         return value
+
+
+class Check(_Strict):
+    """A named piece of evidence a stage waits for (a CI job, a scan, a smoke test)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    phase: Literal["pre_release", "post_deploy"] = "pre_release"
+    # Glob over a check run, workflow or status-context name, or a generic reporter's name.
+    match: str | None = None
+    min: dict[str, float] = {}
+    max: dict[str, float] = {}
+    after: list[str] = []
+    required_for: StageName | None = None
+    # For post-deploy checks: the stage whose deployment they verify.
+    stage: StageName | None = None
+
+
+class Monitoring(_Strict):
+    open_incident_for: list[str] = ["critical"]
+    incident_severity: Severity = Severity.P1
 
 
 class Freeze(_Strict):
@@ -186,6 +222,8 @@ class Policy(_Strict):
     war_room: WarRoom
     postmortem: Postmortem
     targets: Targets
+    checks: list[Check] = []
+    monitoring: Monitoring = Monitoring()
     executors: dict[str, Executor] = {}
     tasks: dict[TaskPhase, list[Task]] = {}
     # What a release ships when `/release start` names no repo= or service=.
@@ -226,7 +264,30 @@ class Policy(_Strict):
                 if owner is None and not re.match(r"^[UWS][A-Z0-9]{2,}$", task.owner):
                     raise ValueError(f"tasks.{phase}.{i}.owner: {task.owner!r} is neither a Slack user or "
                                      "user-group ID (U..., S...) nor an executor name")
+        self._check_checks(names)
         return self
+
+    def _check_checks(self, stages: Sequence[str]) -> None:
+        names = [c.name for c in self.checks]
+        if len(set(names)) != len(names):
+            raise ValueError("checks: each check name may appear once")
+        for i, check in enumerate(self.checks):
+            unknown = set(check.after) - set(names)
+            if unknown:
+                raise ValueError(f"checks.{i}.after names unknown checks {sorted(unknown)}")
+            for stage in (check.required_for, check.stage):
+                if stage and stage not in stages:
+                    raise ValueError(f"checks.{i} names stage {stage!r}, which is not in stages")
+            if check.phase == "post_deploy" and not check.stage:
+                raise ValueError(f"checks.{i} ({check.name}) is post_deploy: say which stage it verifies (stage:)")
+        for sec in self.checklist:
+            for item in sec.items:
+                if item.check and item.check not in names:
+                    raise ValueError(f"checklist item {item.label!r} names unknown check {item.check!r}")
+
+    def check(self, name: str) -> Check | None:
+        """The check called ``name``, if the policy has one."""
+        return next((c for c in self.checks if c.name == name), None)
 
     def checklist_item(self, item_id: str) -> ChecklistItem | None:
         """The checklist item with ``item_id``, if the policy lists it."""

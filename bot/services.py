@@ -5,12 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from bot.checks.service import ChecksService
 from bot.clock import Clock
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway
+from bot.hooks.inbox import Inbox
 from bot.incidents.service import IncidentService
+from bot.monitoring.service import MonitoringService
 from bot.outbox import OutboxSender
 from bot.policy import Policy
 from bot.releases.service import ReleaseService
@@ -37,6 +40,9 @@ class Services:
     deployments: DeploymentService
     executors: ExecutorClient
     tasks: TaskService
+    inbox: Inbox
+    checks: ChecksService
+    monitoring: MonitoringService
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     templates: str | None = Field(default=None, alias="WARROOM_TEMPLATES")
     channel_rate: float = Field(default=1.0, gt=0, alias="WARROOM_SLACK_CHANNEL_RATE")
     channel_burst: int = Field(default=10, ge=1, alias="WARROOM_SLACK_CHANNEL_BURST")
+    github_webhook_secret: SecretStr | None = Field(default=None, alias="GITHUB_WEBHOOK_SECRET")
+    alertmanager_token: SecretStr | None = Field(default=None, alias="ALERTMANAGER_TOKEN")
+    grafana_webhook_secret: SecretStr | None = Field(default=None, alias="GRAFANA_WEBHOOK_SECRET")
+    checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
+    bake_minutes: int | None = Field(default=None, ge=0, alias="WARROOM_BAKE_MINUTES")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
     # Every replica together: calls per second to the whole workspace, and its burst.
     workspace_rate: float = Field(default=20.0, gt=0, alias="WARROOM_SLACK_WORKSPACE_RATE")
@@ -124,6 +129,10 @@ class Settings(BaseSettings):
             war_room["incidents_channel"] = self.incidents_channel
         if war_room:
             overrides["war_room"] = war_room
+        if self.bake_minutes is not None:
+            # One bake time for every risk level (the policy sets one per level).
+            overrides["risk_levels"] = {r: {"bake_minutes": self.bake_minutes}
+                                        for r in ("low", "medium", "high", "critical")}
         if self.postmortem_due:
             overrides["postmortem"] = {"due_seconds": self.postmortem_due}
         return load_policy(self.config, overrides)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
+
+_SLACK_ID = re.compile(r"^[UWB][A-Z0-9]{2,}$")
 
 
 def escape(text: str | None) -> str:
@@ -19,8 +22,11 @@ def clip(text: str, limit: int) -> str:
 
 
 def mention(user_id: str | None) -> str:
-    """A user mention for a Slack ID we stored ourselves (never user-typed text)."""
-    return f"<@{user_id}>" if user_id else "_nobody_"
+    """A user mention for a Slack ID we stored ourselves; another actor (an API token's name,
+    warroom itself) is shown as its escaped name."""
+    if not user_id:
+        return "_nobody_"
+    return f"<@{user_id}>" if _SLACK_ID.match(user_id) else f"*{escape(user_id)}*"
 
 
 def local_time(at: datetime | None, tz: str, fmt: str = "%a %d %b %H:%M %Z") -> str:

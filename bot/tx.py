@@ -57,6 +57,8 @@ class Tx:
         self._audit: list[dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
         self.slack = SlackPort(self._outbox.append, now, session)
+        # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
+        self.memo: dict[str, Any] = {}
 
     @property
     def queued(self) -> int:
@@ -106,6 +108,15 @@ class Tx:
         for key, value in changes.items():
             # The row in memory now matches the database; nothing is left for the ORM to flush.
             set_committed_value(row, key, value)
+
+    def mark(self) -> tuple[int, int]:
+        """A point to ``rewind`` to: the buffered audit and outbox rows so far."""
+        return len(self._audit), len(self._outbox)
+
+    def rewind(self, mark: tuple[int, int]) -> None:
+        """Drop what was buffered after ``mark`` (its savepoint was rolled back)."""
+        del self._audit[mark[0]:]
+        del self._outbox[mark[1]:]
 
     def finish(self) -> None:
         """Write the buffered rows; called just before commit."""

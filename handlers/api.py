@@ -27,7 +27,7 @@ from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
 from bot.tx import Duplicate, Origin
-from handlers import incident_api
+from handlers import incident_api, openapi, write_api
 from storage.models import Deployment, OutboxMessage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -102,6 +102,8 @@ def guarded(services: Services, endpoint: Callable[[Request], Any], scope: str =
         if not who.may(scope):
             return _error(403, f"this token lacks the {scope} scope")
         request.state.caller = who
+        # Sync endpoints run in a thread: hand them the body already read.
+        request.state.raw = await request.body() if request.method in ("POST", "PUT", "PATCH") else b""
         try:
             result = await run_in_threadpool(endpoint, request)
         except NotFound as exc:
@@ -173,4 +175,11 @@ def routes(services: Services) -> list[BaseRoute]:
     ]
     for path, endpoint in incident_api.routes(services):
         out.append(Route(path, guarded(services, endpoint), methods=["GET"]))
+    out.extend(write_api.routes(services, guarded, release_json))
+    spec = openapi.document()
+
+    async def openapi_json(_: Request) -> Response:
+        return JSONResponse(spec)
+
+    out.append(Route("/openapi.json", openapi_json, methods=["GET"]))
     return out

@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.errors import DeploymentFinished, InvalidTransition, NotFound, Unauthorized, WarroomError
+from bot.ids import parse_id
 from bot.services import Services
 
 MAX_BODY = 16 * 1024
@@ -19,6 +20,14 @@ def _error(status: int, message: str, **extra: object) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+def _row_id(raw: str) -> int | None:
+    # Bounded ASCII digits: a huge or non-ASCII number names no row (and must not reach the database).
+    try:
+        return parse_id(raw, too_big=NotFound)
+    except WarroomError:
+        return None
+
+
 def routes(services: Services) -> list[BaseRoute]:
     """The executor callback route (mounted under /hooks)."""
 
@@ -26,9 +35,8 @@ def routes(services: Services) -> list[BaseRoute]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "missing bearer callback token")
-        try:
-            deployment_id = int(request.path_params["deployment_id"])
-        except ValueError:
+        deployment_id = _row_id(request.path_params["deployment_id"])
+        if deployment_id is None:
             return _error(404, "no such deployment")
         raw = await request.body()
         if len(raw) > MAX_BODY:
@@ -55,9 +63,11 @@ def routes(services: Services) -> list[BaseRoute]:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _error(401, "missing bearer callback token")
+        task_id = _row_id(request.path_params["task_id"])
+        if task_id is None:
+            return _error(404, "no such task")
         raw = await request.body()
         try:
-            task_id = int(request.path_params["task_id"])
             body = json.loads(raw or b"{}") if len(raw) <= MAX_BODY else None
         except ValueError:
             return _error(400, "the body is not JSON")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import secrets
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 
 from bot.errors import ConfigError
 from bot.settings import Settings
+from slackbox import ci_panel
 from slackbox.deploys import HOOK_PATH, DeployInbox, deploy_routes, local_policy, new_secret
 from slackbox.guard import is_loopback
 from slackbox.seed import APPROVERS_GROUP
@@ -62,6 +64,9 @@ class LocalSecrets:
     bot_token: str
     api_token: str
     public: bool = False
+    # What the CI & monitoring panel signs its deliveries with (the bot verifies them as any other).
+    checks_secret: str = ci_panel.LOCAL_CHECKS_SECRET
+    alertmanager_token: str = ci_panel.LOCAL_ALERTMANAGER_TOKEN
 
     @classmethod
     def make(cls, public: bool) -> LocalSecrets:
@@ -70,7 +75,8 @@ class LocalSecrets:
 
         if not public:
             return cls(LOCAL_SIGNING_SECRET, LOCAL_BOT_TOKEN, LOCAL_API_TOKEN)
-        return cls(secrets.token_hex(32), "xoxb-" + secrets.token_urlsafe(24), secrets.token_urlsafe(24), True)
+        return cls(secrets.token_hex(32), "xoxb-" + secrets.token_urlsafe(24), secrets.token_urlsafe(24), True,
+                   "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(), secrets.token_urlsafe(24))
 
 
 def check_host(host: str, public: bool) -> None:
@@ -94,6 +100,10 @@ def sandbox_settings(settings: Settings, api_url: str, keys: LocalSecrets | None
         update["approvers"] = [APPROVERS_GROUP]
     if settings.api_token is None:
         update["api_token"] = SecretStr(keys.api_token)
+    if settings.checks_webhook_secret is None:
+        update["checks_webhook_secret"] = SecretStr(keys.checks_secret)
+    if settings.alertmanager_token is None:
+        update["alertmanager_token"] = SecretStr(keys.alertmanager_token)
     return settings.model_copy(update=update)
 
 
@@ -171,6 +181,8 @@ def build_sandbox(
         bot_token=keys.bot_token if public else None,
         manifest_path=manifest_path(),
         extra_routes=[*ui_routes(manifest_path(), clock_offset=lambda: clock.offset_seconds),
+                      *ci_panel.routes(bot_url, _secret(runtime.services.settings.checks_webhook_secret),
+                                       _secret(runtime.services.settings.alertmanager_token)),
                       *(deploy_routes(inbox) if inbox else [])],
     )
     app.state.workspace.base_url = url
@@ -230,6 +242,10 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
         server.run(sockets=[sock])
     finally:
         box.stop()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value else None
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -305,6 +305,53 @@ class ApiToken(SQLModel, table=True):
     last_used_at: datetime | None = _ts(nullable=True)
 
 
+# --- Evidence from CI and monitoring (issue 8).
+
+
+class ReleaseCheck(SQLModel, table=True):
+    """One policy check on one release: its state as last reported, and any override."""
+
+    __tablename__ = "release_check"
+    __table_args__ = (UniqueConstraint("release_id", "name", name="uq_release_check"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    name: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=32)  # pending | running | passed | failed | skipped
+    values: dict[str, Any] = _json(dict)
+    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    source: str | None = Field(default=None, max_length=200)  # e.g. "github:check_run:CI / test (3.12)"
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))  # why it failed
+    # When the reporter says it happened: an older report never overwrites a newer one.
+    at: datetime | None = _ts(nullable=True)
+    override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
+class ReleaseAlert(SQLModel, table=True):
+    """An alert that fired on a release's service while the release was watched."""
+
+    __tablename__ = "release_alert"
+    __table_args__ = (UniqueConstraint("release_id", "fingerprint", "started_at", name="uq_release_alert"),)
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: int = Field(foreign_key="release.id", index=True)
+    source: str = Field(max_length=16)  # alertmanager | grafana | slackbox
+    fingerprint: str = Field(max_length=128)
+    name: str = Field(max_length=200)
+    severity: str | None = Field(default=None, max_length=32)
+    status: str = Field(max_length=16, index=True)  # firing | resolved
+    summary: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    labels: dict[str, Any] = _json(dict)
+    url: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    started_at: datetime = _ts(nullable=False)
+    resolved_at: datetime | None = _ts(nullable=True)
+    acknowledged_by: str | None = Field(default=None, max_length=64)
+    override: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    incident_id: int | None = Field(default=None)
+    updated_at: datetime = _ts(nullable=False)
+    row_version: int = Field(default=1)
+
+
 class ReleaseTask(SQLModel, table=True):
     """A coordination task of one release phase, asked of an owner (a person, a user group or
     an executor), done or blocked by button or callback."""

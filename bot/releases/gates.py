@@ -32,6 +32,11 @@ def checklist_keys(policy: Policy, section: str | None = None) -> list[str]:
     return [item.id for sec in policy.checklist if section in (None, sec.section) for item in sec.items]
 
 
+def check_bound(policy: Policy) -> dict[str, str]:
+    """{checklist key: check name} for items a check ticks (not a person)."""
+    return {item.id: item.check for sec in policy.checklist for item in sec.items if item.check}
+
+
 def checklist_label(policy: Policy, key: str) -> str:
     """The item's label for an id from ``checklist_keys`` (the id itself if the policy dropped it)."""
     item = policy.checklist_item(key)

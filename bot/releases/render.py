@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +17,9 @@ from bot.releases.view import ReleaseView, load
 from bot.text import duration, escape, local_time, mention
 from storage.models import Release
 from storage.vocab import ReleaseStatus, ReleaseType
+
+# Lines another workflow adds to the announcement's validation status: fn(session, release, now).
+Section = Callable[[Session, Release, datetime], list[str]]
 
 _STATUS_EMOJI = {ReleaseStatus.ACTIVE: ":large_blue_circle:", ReleaseStatus.COMPLETED: ":white_check_mark:",
                  ReleaseStatus.ROLLED_BACK: ":rewind:", ReleaseStatus.REJECTED: ":no_entry:"}
@@ -70,7 +74,8 @@ def _buttons(view: ReleaseView, policy: Policy) -> list[Any]:
     return out
 
 
-def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str, list[dict[str, Any]]]:
+def announcement(view: ReleaseView, policy: Policy, now: datetime,
+                 extra: list[str] | None = None) -> tuple[str, list[dict[str, Any]]]:
     """The release announcement: summary, plan, approvals, mitigations, checklist, buttons."""
     r = view.release
     tz = policy.timezone
@@ -100,7 +105,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     summary += f"\n*Breaking changes*\n{escape(r.breaking_changes) or 'none'}"
     blocks.append(bk.section(summary))
     validation, checklist = _checklist(view, policy)
-    blocks.append(bk.section(validation))
+    blocks.append(bk.section("\n".join([validation, *(extra or [])])))
     blocks.append(bk.section(_plan(view, policy)))
     blocks.append(bk.section(f"*Rollback plan*\n{escape(r.rollback_plan) or 'Redeploy the previous version.'}"))
     mitigations = policy.risk_levels[r.risk].mitigations
@@ -131,13 +136,15 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime) -> tuple[str,
     return text, bk.to_dicts(blocks)
 
 
-def announcement_call(s: Session, args: dict[str, Any], policy: Policy,
-                      now: datetime) -> tuple[Op, dict[str, Any]] | None:
-    """Outbox renderer: the announcement as it stands when sent (a post, or an update in place)."""
+def announcement_call(s: Session, args: dict[str, Any], policy: Policy, now: datetime,
+                      sections: Sequence[Section] = ()) -> tuple[Op, dict[str, Any]] | None:
+    """Outbox renderer: the announcement as it stands when sent (a post, or an update in place);
+    ``sections`` add lines of other workflows (checks, alerts, bake time) to its validation status."""
     release = s.get(Release, args["release_id"])
     if release is None:
         return None
-    text, blocks = announcement(load(s, release, policy), policy, now)
+    extra = [line for section in sections for line in section(s, release, now)]
+    text, blocks = announcement(load(s, release, policy), policy, now, extra)
     if args.get("ts"):
         return Op.UPDATE, {"channel": args["channel"], "ts": args["ts"], "text": text, "blocks": blocks}
     return Op.POST, {"channel": args["channel"], "text": text, "blocks": blocks}
@@ -164,10 +171,12 @@ def status_text(view: ReleaseView, policy: Policy) -> str:
 
 HELP = """*warroom releases*
 `/release start <version> [risk=low|medium|high|critical] [type=major|minor|patch|hotfix]
-    [severity=P0..P3] [incident=<id>] [ref=<sha|tag>] [repo=<owner/name>] [service=<name>] [notes...]`
+    [severity=P0..P3] [incident=<id>] [ref=<sha|tag>] [repo=<owner/name>] [service=<name>] [sha=<hex>]
+    [notes...]`
     start a release (no arguments: a form)
 `/release promote <version>` move to the next stage when its gate allows
 `/release approve <version>` / `/release reject <version> [reason]` approvers only, never the requester
 `/release rollback <version> <reason>` approvers only; the reason is required
 `/release override <version> <reason>` approvers only: pass the production freeze
+`/release bypass <version> <reason>` approvers only: pass open checks and firing alerts
 `/release status [version]`, `/release list`, `/release help`"""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import UsageError
 from bot.text import clip, escape
@@ -13,7 +13,7 @@ from storage.vocab import ReleaseType, Risk, Severity
 VERSION_MAX = 64
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _SHA = re.compile(r"^[0-9a-fA-F]{40}$")
-FORMATS = {"ref": "a git sha, tag or branch such as `v2.4.0` or `main`",
+FORMATS = {"ref": "a git sha, tag or branch such as `v2.4.0` or `main`", "sha": "a commit's hex sha (7 to 64 digits)",
            "repo": "`owner/name`, such as `acme/shop`", "service": "a name of letters, digits and `. _ -`"}
 RISKS = tuple(Risk)
 TYPES = tuple(ReleaseType)
@@ -52,16 +52,20 @@ class StartRelease(BaseModel):
     ref: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/+-]*$")
     repo: str | None = Field(default=None, max_length=140, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
     service: str | None = Field(default=None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    # The commit CI reports on: given as sha=, else the ref when it is one (40 hex digits).
+    sha: str | None = Field(default=None, pattern=r"^[0-9a-f]{7,64}$")
 
-    @field_validator("ref", "repo", "service", mode="before")
+    @field_validator("ref", "repo", "service", "sha", mode="before")
     @classmethod
     def _blank(cls, value: object) -> object:
         return value.strip() or None if isinstance(value, str) else value
 
-    @property
-    def sha(self) -> str | None:
-        """The commit, when the ref is one (40 hex digits)."""
-        return self.ref.lower() if self.ref and _SHA.match(self.ref) else None
+    @model_validator(mode="after")
+    def _sha_from_ref(self) -> StartRelease:
+        if self.sha is None and self.ref and _SHA.match(self.ref):
+            # Frozen model: set the derived field once, during validation.
+            object.__setattr__(self, "sha", self.ref.lower())
+        return self
 
     @field_validator("version")
     @classmethod

@@ -6,22 +6,36 @@ Slack-free: it records state and queues messages through ``Tx``; handlers render
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
 
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
 from bot.releases import delivery, gates, records, tasks
+from bot.releases.render import Section
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, approvals_of, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Incident, Release
+from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
 from storage.vocab import ReleaseType
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
+
+
+def _update_pending(tx: Tx, key: str) -> bool:
+    """An update of ``key`` is queued for a moment from now: it renders the state as it is when
+    sent, so it carries this change too (the margin keeps clear of one being sent right now)."""
+    table = table_of(OutboxMessage)
+    soon = tx.now + timedelta(seconds=0.5)
+    return tx.session.connection().execute(
+        select(table.c.id).where(table.c.coalesce_key == key, table.c.sent_at.is_(None),
+                                 table.c.claimed_until.is_(None), table.c.not_before > soon).limit(1)
+    ).first() is not None
 
 
 class ReleaseService:
@@ -36,6 +50,10 @@ class ReleaseService:
         # Other workflows react to release events inside the same transaction (e.g. a critical
         # release reaching production opens a war room): fn(tx, release, action, origin).
         self.listeners: list[ReleaseListener] = []
+        # Further gates (checks, alerts, bake time): fn(tx, release, target) -> why not, or None.
+        self.gates: list[Callable[[Tx, Release, Stage], str | None]] = []
+        # Announcement sections from other workflows (checks' live validation status, alerts, bake).
+        self.sections: list[Section] = []
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -126,6 +144,8 @@ class ReleaseService:
             approvals = len(approvals_of(tx.session, release))
             why = (gates.blocked_by(self.policy, release, target, approvals, tx.now)
                    or tasks.blocking(tx.session, self.policy, release, target))
+            for gate in self.gates:  # checks, alerts, bake time
+                why = why or gate(tx, release, target)
             if why:
                 raise GateBlocked(why)
             if target.executor is None:
@@ -189,15 +209,17 @@ class ReleaseService:
         return self.db.run(work)
 
     def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False) -> ReleaseView:
-        """An approver (or warroom itself, ``automatic``) rolls the release back, with a reason the channel
-        is told; a stage with an executor is rolled back when the executor reports success."""
+        """An approver (or warroom itself, ``automatic``: no approver involved, audited as automatic) rolls
+        the release back, with a reason the channel is told; a stage with an executor is rolled back
+        when the executor reports success."""
         reason = reason.strip()
         if not reason:
             raise UsageError(f"A rollback needs a reason: `/release rollback {version} <reason>`.")
         if len(reason) > 1000:
             raise UsageError("Keep the rollback reason under 1,000 characters.")
 
-        # Asked before the transaction (it may ask Slack), never under the write lock.
+        # Asked before the transaction (it may ask Slack), never under the write lock; warroom's own
+        # rollback needs no approver.
         approver = automatic or self.is_approver(origin.user)
 
         def work(tx: Tx) -> ReleaseView:
@@ -218,11 +240,12 @@ class ReleaseService:
             tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
-                     reason=reason)
-            text = f":rewind: Release {release.version} was rolled back by {mention(origin.user)}: {escape(reason)}"
+                     reason=reason, automatic=automatic)
+            who = "warroom (automatic)" if automatic else mention(origin.user)
+            text = f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}"
             tx.slack.post(release.channel_id, text)
             self.emit(tx, release, "rollback", origin)
-            self.announce(tx, release, f"Rolled back by {mention(origin.user)}. Reason: {escape(reason)}")
+            self.announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -257,8 +280,11 @@ class ReleaseService:
             tx.once(origin.request_id)
             release = self._find(tx.session, version)
             next_status(release.version, release.status, "checklist")
-            kept = {k: v for k, v in release.checklist.items() if k in ticked}
-            added = [k for k in ticked if k not in kept]
+            # Items a check ticks follow the check, whatever the form says.
+            bound = gates.check_bound(self.policy)
+            wanted = [k for k in ticked if k not in bound] + [k for k in release.checklist if k in bound]
+            kept = {k: v for k, v in release.checklist.items() if k in wanted}
+            added = [k for k in wanted if k not in kept]
             for key in added:
                 kept[key] = {"by": origin.user, "at": tx.now.isoformat()}
             removed = [k for k in release.checklist if k not in kept]
@@ -298,11 +324,20 @@ class ReleaseService:
         tx.audit(origin, "release", release.id or 0, "rollback_requested", from_state=release.status,
                  to_state=release.status, reason=reason, deployment_id=deployment.id, executor=stage.executor,
                  automatic=automatic)
+        who = "warroom (automatic)" if automatic else mention(origin.user)
         self.announce(tx, release, f":rewind: Rollback in *{stage.label}* requested from *{stage.executor}* by "
-                                   f"{mention(origin.user)}: {escape(reason)}. It is rolled back when the executor "
-                                   "reports success.")
+                                   f"{who}: {escape(reason)}. It is rolled back when the executor reports success.")
 
     # --- helpers -----------------------------------------------------------------------
+    def find(self, s: Session, version: str) -> Release:
+        """The release called ``version`` in this session, or NotFound."""
+        return self._find(s, version)
+
+    def check_approver(self, release: Release, user: str, approver: bool, verb: str) -> None:
+        """PermissionDenied unless ``user`` is an approver (``approver``, asked before the
+        transaction) other than the requester."""
+        self._check_approver(release, user, approver, verb)
+
     def _find(self, s: Session, version: str) -> Release:
         version = check_version(version)
         release = s.exec(select(Release).where(Release.version == version)).first()
@@ -324,17 +359,21 @@ class ReleaseService:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
 
     def emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
+        """Tell the listeners about a release event, inside its transaction."""
         for listener in self.listeners:
             listener(tx, release, action, origin)
 
-    def thread(self, tx: Tx, release: Release, text: str) -> None:
+    def thread(self, tx: Tx, release: Release, text: str, blocks: list[dict[str, Any]] | None = None) -> None:
+        """Post in the release's thread (after the announcement exists)."""
         key = announcement_key(release.id or 0)
-        tx.slack.post(ref(key, "channel"), text, thread_ts=ref(key, "ts"))
+        tx.slack.post(ref(key, "channel"), text, blocks or None, thread_ts=ref(key, "ts"))
 
-    def announce(self, tx: Tx, release: Release, event: str | None) -> None:
-        """Queue the in-place update of the announcement and a timeline line (if any) in its thread."""
+    def announce(self, tx: Tx, release: Release, event: str | None = None, *, delay: float = 0) -> None:
+        """Queue the in-place (coalesced) update of the announcement and a timeline line (if any) in its
+        thread; ``delay`` lets a burst of changes (CI reports) become one update."""
         key = announcement_key(release.id or 0)
-        tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
-                        coalesce=key)
+        if not (delay and _update_pending(tx, key)):
+            tx.slack.render(ANNOUNCEMENT, release_id=release.id, channel=ref(key, "channel"), ts=ref(key, "ts"),
+                            coalesce=key, delay=delay)
         if event:
             self.thread(tx, release, event)

@@ -15,7 +15,7 @@ from bot.services import Services
 from bot.text import clip, escape
 from handlers.common import command_text, options, origin, split
 
-START_KEYS = ("risk", "type", "severity", "incident", "ref", "repo", "service")
+START_KEYS = ("risk", "type", "severity", "incident", "ref", "repo", "service", "sha")
 KEEP_CASE = ("ref", "repo", "service")
 Reply = Callable[[Services, list[str], dict[str, Any]], str]
 
@@ -24,7 +24,7 @@ def _start(services: Services, words: list[str], body: dict[str, Any]) -> str:
     opts, rest = options(words, START_KEYS)
     if not rest:
         raise UsageError("Usage: `/release start <version> [risk=...] [type=...] [ref=...] [repo=...] "
-                         "[service=...] [notes...]`")
+                         "[service=...] [sha=...] [notes...]`")
     incident = opts.pop("incident", None)
     incident_id = parse_id(incident, "incident number", hash_ok=True) if incident is not None else None
     fields: dict[str, Any] = {k: (v.upper() if k == "severity" else v if k in KEEP_CASE else v.lower())
@@ -75,6 +75,12 @@ def _override(services: Services, words: list[str], body: dict[str, Any]) -> str
     return f"Freeze overridden for {view.release.version}."
 
 
+def _bypass(services: Services, words: list[str], body: dict[str, Any]) -> str:
+    version = _need(words, "/release bypass <version> <reason>")
+    waived = services.checks.bypass(version, origin(body, "slack:/release"), " ".join(words[1:]))
+    return f"Bypassed for {escape(version)}: {escape(', '.join(waived))}."
+
+
 def _status(services: Services, words: list[str], body: dict[str, Any]) -> str:
     view = services.releases.get(words[0]) if words else services.releases.latest_in(body["channel_id"])
     if view is None:
@@ -91,7 +97,7 @@ def _list(services: Services, words: list[str], body: dict[str, Any]) -> str:
 
 SUBCOMMANDS: dict[str, Reply] = {
     "start": _start, "promote": _promote, "approve": _approve, "reject": _reject, "rollback": _rollback,
-    "override": _override, "status": _status, "list": _list, "help": lambda *_: render.HELP,
+    "override": _override, "bypass": _bypass, "status": _status, "list": _list, "help": lambda *_: render.HELP,
 }
 
 

@@ -27,6 +27,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
     settings = load_settings(
         DATABASE_URL=f"sqlite:///{tmp_path}/warroom.db",
         WARROOM_FREEZE_DAYS="",  # today may be a Friday
+        WARROOM_BAKE_MINUTES="0",  # the flow promotes straight through; bake time has its own tests
         WARROOM_SCHEDULER_TICK="0.2",
     )
     box = start_sandbox(settings, store_path=str(tmp_path / "warroom-sandbox.db"))

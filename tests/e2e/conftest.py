@@ -26,6 +26,8 @@ BASE_ENV = {
     "WARROOM_APPROVERS": "U0APPROVE1,U0APPROVE2",
     # Today may be a Friday; tests that check the freeze set it themselves.
     "WARROOM_FREEZE_DAYS": "",
+    # Scenarios promote straight through to production 100%; bake time has its own tests.
+    "WARROOM_BAKE_MINUTES": "0",
     "WARROOM_SCHEDULER_TICK": "0.2",
     # Scenario tests post many messages into one channel in a few seconds; the pacing that
     # keeps a real workspace under Slack's 1 message/s/channel is tested on its own.

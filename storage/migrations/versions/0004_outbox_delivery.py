@@ -11,7 +11,7 @@ import storage.types
 
 
 revision = '0004'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

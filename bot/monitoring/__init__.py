@@ -1,0 +1,1 @@
+"""Alerts from monitoring (Alertmanager, Grafana) on the services releases ship."""
