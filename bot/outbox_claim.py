@@ -72,10 +72,11 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
 def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
     t = table_of(OutboxMessage)
     p = t.alias("earlier")
-    # An earlier unclaimed row with the same coalesce key does not hold this one back: the
-    # newest of them is the one sent, the claim marks the others superseded in the same pass.
+    # An earlier row with the same coalesce key that is due and unclaimed does not hold this one
+    # back: it is a candidate of this very pass (lower id), marked superseded by the newest. One
+    # not due yet (backing off) still does, or it would be sent after the newer one.
     same_update = and_(p.c.coalesce_key.is_not(None), t.c.coalesce_key.is_not(None),
-                       p.c.coalesce_key == t.c.coalesce_key,
+                       p.c.coalesce_key == t.c.coalesce_key, p.c.not_before <= now,
                        or_(p.c.claimed_until.is_(None), p.c.claimed_until < now))
     earlier = (select(literal(1)).select_from(p)
                .where(p.c.order_key == t.c.order_key, p.c.id < t.c.id, p.c.sent_at.is_(None),
