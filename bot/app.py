@@ -26,6 +26,7 @@ from bot.edge import EdgeLimits, Limit
 from bot.executors.config import resolve_executors
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
+from bot.home import HOME, HomeService
 from bot.hooks import github_deployments
 from bot.hooks.checks import CheckReportProcessor
 from bot.hooks.github import GitHubProcessor
@@ -34,6 +35,8 @@ from bot.incidents import render as incident_render
 from bot.incidents import room
 from bot.incidents import view as incident_view
 from bot.incidents.service import IncidentService
+from bot.metrics.digest import DigestJob
+from bot.metrics.service import METRICS_REPORT, MetricsService
 from bot.monitoring.bake import Bake
 from bot.monitoring.service import MonitoringService
 from bot.ops import Op
@@ -50,7 +53,9 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
+from bot.vault import Vault
 from handlers import api, deploy_hooks, hooks, slack_events
+from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
 from storage.migrate import upgrade
 
@@ -93,10 +98,16 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     checks = ChecksService(releases, policy)
     monitoring = MonitoringService(releases, policy, inbox)
     _connect_evidence(releases, inbox, checks, monitoring, deployments, policy)
+    metrics = MetricsService(db, policy)
+    home = HomeService(db, policy, metrics)
+    # Every Home that was opened is refreshed when a release changes (incidents: periodically).
+    releases.listeners.append(home.changed)
+    outbox.register_renderer(METRICS_REPORT, metrics.render_chart)
+    outbox.register_renderer(HOME, home.render)
     return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
                     directory=directory, tokens=tokens, releases=releases, incidents=incidents,
                     deployments=deployments, executors=executors, tasks=tasks, inbox=inbox, checks=checks,
-                    monitoring=monitoring)
+                    monitoring=monitoring, metrics=metrics, home=home)
 
 
 def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksService, monitoring: MonitoringService,
@@ -134,6 +145,13 @@ def register_jobs(due: DueWork, services: Services) -> None:
     due.add("incident-due", services.incidents.run_due)
     due.add("deployment-timeouts", services.deployments.expire_due)
     due.add("inbound", services.inbox.run_due)
+    due.add("home-refresh", services.home.refresh_due)
+    settings, policy = services.settings, services.policy
+    if settings.vault_dir:
+        due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
+    if policy.digest is not None:
+        digest = DigestJob(services.db, services.metrics, policy.digest, policy.timezone)
+        due.add("metrics-digest", digest.run_due)
 
 
 class _NoTokenSkippedWarning(logging.Filter):
@@ -242,16 +260,20 @@ def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: boo
         finally:
             runtime.stop_background()
 
+    prom = Prometheus(services)
     asgi = Starlette(
         routes=[
             Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", prom.endpoint, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
             Mount("/hooks", routes=[*hooks.routes(services), *deploy_hooks.routes(services)]),
         ],
+        # Latency is timed outside the edge limits, so a refused request (413, 429) is counted too.
+        middleware=[Middleware(LatencyMiddleware, histogram=prom.latency),
+                    Middleware(EdgeLimits, limits=edge_limits(settings))],
         lifespan=lifespan,
-        middleware=[Middleware(EdgeLimits, limits=edge_limits(settings))],
     )
     runtime = Runtime(services, bolt, asgi, due, worker=worker)
     asgi.state.runtime = runtime

@@ -231,6 +231,22 @@ class SlackGateway:
             raise SlackCallFailed("files.upload", unreachable(exc), transient=True) from exc
         return {"channel": channel, "ts": None}
 
+    def upload_png(self, channel: str, filename: str, png: bytes, title: str, alt_txt: str,
+                   comment: str | None = None) -> dict[str, Any]:
+        """Share an image in ``channel`` (files.upload v2 flow) with alt text for screen readers."""
+        try:
+            self.client.files_upload_v2(channel=channel, filename=filename, content=png, title=title,
+                                        alt_txt=alt_txt, initial_comment=comment)
+        except SlackApiError as exc:
+            raise SlackCallFailed("files.upload", str(exc.response.get("error", "unknown_error"))) from exc
+        return {"channel": channel, "ts": None}
+
+    def publish_view(self, user_id: str, view: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
+        """views.publish: a user's App Home tab. Returns the user and ``digest`` (what was
+        published), which the outbox stores so an unchanged Home is not published again."""
+        self.call("views.publish", user_id=user_id, view=view)
+        return {"channel": user_id, "ts": digest}
+
     def open_view(self, trigger_id: str, view: dict[str, Any]) -> dict[str, Any]:
         """views.open for a modal."""
         data = self.call("views.open", trigger_id=trigger_id, view=view)

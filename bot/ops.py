@@ -19,6 +19,8 @@ class Op(StrEnum):
     TOPIC = "topic"
     PIN = "pin"
     UPLOAD = "upload"
+    # A PNG (the metrics chart); only a renderer returns it: the bytes are drawn at send time, never stored.
+    UPLOAD_PNG = "upload_png"
     OPEN_VIEW = "open_view"
     PUBLISH_VIEW = "publish_view"  # the App Home tab
     # A state-mirroring message: the payload names a renderer that builds the call at send time.

@@ -70,7 +70,7 @@ QUEUE, FAST = "queue", "fast"
 PROGRAMMING_ERRORS = (TypeError, KeyError, AttributeError)
 # The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
 _GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
-                            Op.PIN, Op.UPLOAD, Op.OPEN_VIEW})
+                            Op.PIN, Op.UPLOAD, Op.UPLOAD_PNG, Op.OPEN_VIEW, Op.PUBLISH_VIEW})
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,10 @@ class SlackPort:
         """views.open for a modal."""
         self._queue(Op.OPEN_VIEW, {"trigger_id": trigger_id, "view": view})
 
+    def publish_view(self, user_id: str, view: dict[str, Any], digest: str | None = None) -> None:
+        """views.publish: ``user_id``'s App Home tab (``digest`` is stored as what they were shown)."""
+        self._queue(Op.PUBLISH_VIEW, _args(user_id=user_id, view=view, digest=digest))
+
     def render(self, renderer: str, *, store_as: str | None = None, coalesce: str | None = None,
                delay: float = 0, **args: Any) -> None:
         """A state-mirroring message: ``renderer`` (registered on the sender) builds the call at send time;

@@ -203,11 +203,29 @@ class Postmortem(_Strict):
 
 
 class Targets(_Strict):
-    deployment_frequency_per_week: float = 5
-    lead_time_hours: float = 24
-    time_to_restore_hours: float = 1
-    change_failure_rate: float = 0.15
-    rollback_rate: float = 0.1
+    """The delivery targets the metrics are judged against (the seed's defaults)."""
+
+    deployments_per_month: float = Field(default=2, ge=0)  # at least; a month is 30 days
+    lead_time_hours: float = Field(default=48, gt=0)  # under
+    success_rate: float = Field(default=0.95, ge=0, le=1)  # over
+    mttr_hours: float = Field(default=1, gt=0)  # under
+    rollback_minutes: float = Field(default=15, gt=0)  # under
+
+
+class Digest(_Strict):
+    """Where and when the weekly metrics digest is posted (in the policy's time zone)."""
+
+    channel: str = Field(min_length=1)
+    weekday: str = "mon"
+    time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @field_validator("weekday")
+    @classmethod
+    def _weekday(cls, value: str) -> str:
+        day = value.strip().lower()[:3]
+        if day not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {value!r}; use mon, tue, wed, thu, fri, sat or sun")
+        return day
 
 
 class Policy(_Strict):
@@ -221,7 +239,8 @@ class Policy(_Strict):
     severities: dict[Severity, SeverityPolicy]
     war_room: WarRoom
     postmortem: Postmortem
-    targets: Targets
+    targets: Targets = Targets()
+    digest: Digest | None = None
     checks: list[Check] = []
     monitoring: Monitoring = Monitoring()
     executors: dict[str, Executor] = {}
@@ -302,6 +321,11 @@ class Policy(_Strict):
         names: list[str] = [s.name for s in self.stages]
         i = names.index(name)
         return self.stages[i + 1] if i + 1 < len(self.stages) else None
+
+    @property
+    def final_stage(self) -> str:
+        """The last stage's name: a deployment into it is a production deployment for the metrics."""
+        return self.stages[-1].name
 
     def interval_for(self, severity: Severity) -> int:
         """Seconds between war-room status updates for this severity."""

@@ -11,8 +11,10 @@ from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway
+from bot.home import HomeService
 from bot.hooks.inbox import Inbox
 from bot.incidents.service import IncidentService
+from bot.metrics.service import MetricsService
 from bot.monitoring.service import MonitoringService
 from bot.outbox import OutboxSender
 from bot.policy import Policy
@@ -43,6 +45,8 @@ class Services:
     inbox: Inbox
     checks: ChecksService
     monitoring: MonitoringService
+    metrics: MetricsService
+    home: HomeService
 
     def notify_user(self, channel: str, user: str, text: str) -> None:
         """Tell one user something only they see (chat.postEphemeral, after this returns)."""

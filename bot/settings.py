@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     grafana_webhook_secret: SecretStr | None = Field(default=None, alias="GRAFANA_WEBHOOK_SECRET")
     checks_webhook_secret: SecretStr | None = Field(default=None, alias="CHECKS_WEBHOOK_SECRET")
     bake_minutes: int | None = Field(default=None, ge=0, alias="WARROOM_BAKE_MINUTES")
+    # Protects GET /metrics (Prometheus) when set; scrapers send it as a bearer token.
+    metrics_token: SecretStr | None = Field(default=None, alias="WARROOM_METRICS_TOKEN")
+    # With a folder, every release and incident is also kept there as a Markdown note.
+    vault_dir: str | None = Field(default=None, alias="WARROOM_VAULT_DIR")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
     # Every replica together: calls per second to the whole workspace, and its burst.
     workspace_rate: float = Field(default=20.0, gt=0, alias="WARROOM_SLACK_WORKSPACE_RATE")
@@ -98,6 +102,15 @@ class Settings(BaseSettings):
 
         if value and not Path(value).is_dir():
             raise ValueError(f"{value!r} is not a folder of templates")
+        return value or None
+
+    @field_validator("vault_dir")
+    @classmethod
+    def _vault(cls, value: str | None) -> str | None:
+        from pathlib import Path
+
+        if value and not Path(value).expanduser().resolve().parent.is_dir():
+            raise ValueError(f"{value!r}: its parent folder does not exist")
         return value or None
 
     @field_validator("timezone")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services import Services
-from handlers import actions, commands, errors, views
+from handlers import actions, commands, errors, events, views
 
 
 def register(app: App, services: Services) -> None:
@@ -14,3 +14,4 @@ def register(app: App, services: Services) -> None:
     commands.register(app, services)
     actions.register(app, services)
     views.register(app, services)
+    events.register(app, services)

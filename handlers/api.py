@@ -27,7 +27,7 @@ from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
 from bot.tx import Duplicate, Origin
-from handlers import incident_api, openapi, write_api
+from handlers import incident_api, metrics_api, openapi, write_api
 from storage.models import Deployment, OutboxMessage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -166,6 +166,10 @@ def routes(services: Services) -> list[BaseRoute]:
             return release_json(services.releases.get(request.path_params["version"]))
 
     out: list[BaseRoute] = [
+        Route(path, guarded(services, endpoint, scope), methods=[method])
+        for method, path, scope, endpoint in metrics_api.routes(services)
+    ]
+    out += [
         Route("/deployments", guarded(services, list_deployments), methods=["GET"]),
         Route("/releases/{version}/promote", guarded(services, promote, Scope.RELEASES_WRITE), methods=["POST"]),
         Route("/outbox", guarded(services, list_outbox), methods=["GET"]),

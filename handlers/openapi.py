@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from bot.hooks.checks import CheckReport
+from bot.metrics.imports import DeploymentIn, IncidentIn
 from bot.monitoring.alerts import AlertNotification
 from handlers.write_api import ApiCheckReport, StartReleaseBody
 
@@ -44,6 +45,13 @@ class DeploymentReport(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
 
 
+class Imported(BaseModel):
+    """An import's answer: the row, and whether this request created it (false: it was there)."""
+
+    id: int
+    created: bool
+
+
 class TaskReport(BaseModel):
     """An executor's report on a coordination task it was asked for (its callback token)."""
 
@@ -54,7 +62,7 @@ class TaskReport(BaseModel):
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (StartReleaseBody, ApiCheckReport, CheckReport, AlertNotification, ErrorBody, Accepted,
-                  GitHubDelivery, DeploymentReport, TaskReport):
+                  GitHubDelivery, DeploymentReport, TaskReport, DeploymentIn, IncidentIn, Imported):
         schema = model.model_json_schema(ref_template=REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -123,7 +131,21 @@ def document() -> dict[str, Any]:
             "responses": _answers(200, 400, 401, 403, 404, 409)}, "releases:write")},
         "/api/deployments": {"get": _api({"summary": "Deployments and rollbacks, newest first", "parameters": [
             _query("since", {"type": "string", "format": "date-time"}), _query("stage", {"type": "string"})],
+            "responses": _answers(200, 400, 401)}),
+                             "post": _api({"summary": "Import one past deployment (idempotent: the same service, "
+                                                      "version, environment and finished_at is the same one)",
+                                           "requestBody": _body("DeploymentIn"),
+                                           "responses": _answers(200, 400, 401, 403, ok_schema="Imported")},
+                                          "releases:write")},
+        "/api/metrics": {"get": _api({
+            "summary": "Delivery metrics for [from, to) against the policy's targets and the DORA levels",
+            "parameters": [_query("from", {"type": "string", "description": "ISO date or date-time"}),
+                           _query("to", {"type": "string", "description": "ISO date or date-time"}),
+                           _query("service", {"type": "string"})],
             "responses": _answers(200, 400, 401)})},
+        "/api/incidents/import": {"post": _api({
+            "summary": "Import one past incident", "requestBody": _body("IncidentIn"),
+            "responses": _answers(200, 400, 401, 403, ok_schema="Imported")}, "releases:write")},
         "/api/events": {"get": _api({"summary": "Inbound deliveries, newest first", "parameters": [
             _query("matched", {"type": "string", "enum": ["true", "false"]}), limit],
             "responses": _answers(200, 400, 401)})},

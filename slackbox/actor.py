@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -117,6 +118,25 @@ class Workspace:
         return found
 
     # -- user actions -----------------------------------------------------------------------------
+    def open_home(self, user: str) -> httpx.Response:
+        """Open the app's Home tab as `user`: Slack sends an `app_home_opened` event."""
+        self._member(user)
+        body = json.dumps({
+            "token": VERIFICATION_TOKEN, "team_id": TEAM_ID, "api_app_id": APP_ID, "type": "event_callback",
+            "event_id": f"Ev{secrets.token_hex(5).upper()}", "event_time": int(self.clock()),
+            "event": {"type": "app_home_opened", "user": user, "channel": f"D{user[1:]}", "tab": "home",
+                      "event_ts": f"{self.clock():.6f}"},
+        })
+        try:
+            return self._http.post(self.bot_events_url, content=body.encode(),
+                                   headers={**self.signed_headers(body), "Content-Type": "application/json"})
+        except httpx.TimeoutException as exc:
+            raise SandboxError(f"the bot did not answer {self.bot_events_url} within {self.ack_timeout}s") from exc
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """The Home view the app last published for `user`."""
+        return self.store.home(user)
+
     def command(self, user: str, channel: str, command: str, text: str = "") -> httpx.Response:
         """Run a slash command as `user` in `channel` (id or name); shows the bot's answer as Slack does."""
         member, chan = self._member(user), self._channel(channel)

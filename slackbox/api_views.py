@@ -7,7 +7,7 @@ from typing import Any
 
 from slackbox.api_common import ApiError, Ctx, method, page, public_view, require, slack_user
 from slackbox.seed import BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID, TEAM_NAME
-from slackbox.validation import fill_ids, validate_view
+from slackbox.validation import fill_ids, validate_home, validate_view
 
 VIEW_STACK_MAX = 3
 
@@ -75,6 +75,25 @@ def views_update(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("hash") and args["hash"] != current["hash"]:
         raise ApiError("hash_conflict")
     return {"view": public_view(ctx.store.update_view(current["id"], body=view))}
+
+
+@method("views.publish")
+def views_publish(ctx: Ctx, args: dict[str, Any]) -> dict[str, Any]:
+    """Publish a user's App Home tab (type home, at most 100 blocks)."""
+    user = str(require(args, "user_id", "user_not_found"))
+    if ctx.store.member(user) is None:
+        raise ApiError("user_not_found")
+    view = require(args, "view")
+    if isinstance(view, str):
+        try:
+            view = json.loads(view)
+        except ValueError as exc:
+            raise ApiError("invalid_arguments") from exc
+    errors = validate_home(view)
+    if errors:
+        raise ApiError("invalid_arguments", response_metadata={"messages": errors})
+    ctx.store.publish_home(user, {**view, "blocks": fill_ids(view["blocks"])})
+    return {"view": {"id": f"VHOME{user}", "type": "home", **view}}
 
 
 @method("auth.test")

@@ -98,6 +98,20 @@ class ObjectsMixin(StoreBase):
         ]
 
     # -- views ------------------------------------------------------------------------------------
+    def publish_home(self, user: str, body: dict[str, Any]) -> None:
+        """Replace `user`'s App Home view (views.publish)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO home_views (user, body, updated) VALUES (?, ?, ?) ON CONFLICT (user) "
+                       "DO UPDATE SET body = excluded.body, updated = excluded.updated",
+                       (user, json.dumps(body), time.time()))
+        self._notify({"type": "home_published", "user": user})
+
+    def home(self, user: str) -> dict[str, Any] | None:
+        """`user`'s App Home view as last published, or None."""
+        with self._tx() as db:
+            row = db.execute("SELECT body FROM home_views WHERE user = ?", (user,)).fetchone()
+        return None if row is None else json.loads(row["body"])
+
     def create_view(
         self, user: str, body: dict[str, Any], *, previous_id: str | None = None
     ) -> dict[str, Any]:

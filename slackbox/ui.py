@@ -248,6 +248,17 @@ def ui_routes(manifest_path: str | Path | None = None, *,
         store.add_members(channel["id"], [user])
         return {"channel": channel["id"]}
 
+    @_endpoint
+    async def home(request: Request) -> dict[str, Any]:
+        """GET: the user's App Home as last published. POST: open the Home tab (app_home_opened)."""
+        store = _store(request)
+        if request.method == "POST":
+            user = _user(store, (await _body(request)).get("user"))
+            await run_in_threadpool(_ws(request).open_home, user)
+        else:
+            user = _user(store, request.query_params.get("user"))
+        return {"view": store.home(user)}
+
     async def file_text(request: Request) -> Response:
         store = _store(request)
         file, content = store.file(request.path_params["file_id"]), store.file_content(request.path_params["file_id"])
@@ -272,6 +283,7 @@ def ui_routes(manifest_path: str | Path | None = None, *,
         Route("/ui/close", close, methods=["POST"]),
         Route("/ui/post", post, methods=["POST"]),
         Route("/ui/join", join, methods=["POST"]),
+        Route("/ui/home", home, methods=["GET", "POST"]),
         Route("/ui/files/{file_id}", file_text, methods=["GET"]),
         Route("/ui/events", events, methods=["GET"]),
         Mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static"),
@@ -289,6 +301,8 @@ def summarize(event: dict[str, Any]) -> dict[str, Any]:
         out["user"] = event["view"]["user"]
     elif "channel" in event:
         out["channel"] = event["channel"]["id"]
+    elif kind == "home_published":
+        out["user"] = event["user"]
     elif "call" in event:
         call = event["call"]
         out.update(method=call["method"], ok=call["ok"], error=call["error"])

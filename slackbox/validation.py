@@ -86,6 +86,15 @@ def validate_view(view: Any) -> list[str]:
     return errors
 
 
+def validate_home(view: Any) -> list[str]:
+    """Return Slack-style error messages for an App Home view (empty when valid)."""
+    if not isinstance(view, dict):
+        return [_error("must provide an object", "/view")]
+    if view.get("type") != "home":
+        return [_error("must be home", "/view/type")]
+    return validate_blocks(view.get("blocks"), limit=VIEW_BLOCKS_MAX, pointer="/view/blocks")
+
+
 def channel_name_error(name: Any) -> str | None:
     """Return Slack's error code for an invalid new channel name, or None when it is valid."""
     if not isinstance(name, str) or not name:

@@ -373,6 +373,17 @@ class ReleaseTask(SQLModel, table=True):
     row_version: int = Field(default=1)
 
 
+class ScheduledPost(SQLModel, table=True):
+    """A recurring post (the weekly metrics digest): its next due time lives here, and one
+    replica claims it by moving next_due_at on, so it is posted once across replicas."""
+
+    __tablename__ = "scheduled_post"
+    name: str = Field(primary_key=True, max_length=64)
+    spec: str = Field(max_length=200)  # the schedule it was computed from; a change recomputes it
+    next_due_at: datetime = _ts(nullable=False)
+    last_done_at: datetime | None = _ts(nullable=True)
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model (SQLModel does not declare ``__table__`` for type checkers)."""
     table = SQLModel.metadata.tables[str(model.__tablename__)]

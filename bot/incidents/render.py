@@ -228,12 +228,12 @@ def chunks(text: str, limit: int = 2900) -> list[dict[str, Any]]:
 
 
 HELP = """*warroom incidents*
-`/incident declare <P0|P1|P2|P3> <title>` open a war room (no arguments: a form)
+`/incident declare <P0|P1|P2|P3> <title> [caused_by=<version>]` open a war room (no arguments: a form)
 `/incident update <text>` post a status update; the next automatic one moves a full interval later
 `/incident decision <text>` log a decision · `/incident followup <text>` / `/incident followup done <n>`
 `/incident role <commander|comms|scribe> @user` hand a role over (they get their duties by DM)
 `/incident mitigated [note]` record the mitigation · `/incident resolve [summary]` stop updates, draft the post-mortem
-`/incident postmortem done [link]` mark the post-mortem done
+`/incident postmortem done [link]` mark the post-mortem done · `/incident cause <version>` name the cause
 `/incident timeline` show the timeline · `/incident export` post it as a Markdown file
 `/incident status [id]`, `/incident list`, `/incident help`
 Hotfix: the *Start hotfix* button, or `/release start <version> type=hotfix incident=<id>`"""

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict
 
 from bot.errors import UsageError
+from bot.releases.requests import check_version
 from bot.text import clip, escape
 from storage.vocab import Severity
 
@@ -106,8 +107,13 @@ class DeclareIncident(BaseModel):
     severity: Severity
     title: str
     channel_id: str = ""
+    # The version (a release's) that caused it, for the delivery metrics.
+    caused_by: str | None = None
 
     @classmethod
-    def build(cls, severity: str | None, title: str | None, channel_id: str = "") -> DeclareIncident:
+    def build(cls, severity: str | None, title: str | None, channel_id: str = "",
+              caused_by: str | None = None) -> DeclareIncident:
         """Validate severity and title, raising UsageError naming the field."""
-        return cls(severity=check_severity(severity), title=check_title(title), channel_id=channel_id)
+        cause = check_version(caused_by) if caused_by else None
+        return cls(severity=check_severity(severity), title=check_title(title), channel_id=channel_id,
+                   caused_by=cause)

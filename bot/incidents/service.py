@@ -16,11 +16,12 @@ from sqlmodel import Session, col, select
 from bot.errors import NotFound, UsageError
 from bot.incidents import markdown, prose, render, room, view
 from bot.incidents.cadence import Cadence, next_postmortem_reminder, response_schedule
+from bot.incidents.cause import set_cause
 from bot.incidents.requests import ROLE_NAMES, DeclareIncident, check_text
 from bot.incidents.state import INVESTIGATING, OPEN, describe, next_status
 from bot.incidents.view import IncidentView
 from bot.policy import Policy
-from bot.releases.requests import StartRelease
+from bot.releases.requests import StartRelease, check_version
 from bot.releases.service import ReleaseService
 from bot.releases.view import ReleaseView
 from bot.text import duration, escape, mention
@@ -74,7 +75,24 @@ class IncidentService:
         """Open a war room: channel, invitations, topic, pinned summary, announcement."""
         def work(tx: Tx) -> IncidentView:
             tx.once(origin.request_id)
-            return self._open(tx, origin, req.severity, req.title)
+            opened = self._open(tx, origin, req.severity, req.title)
+            if req.caused_by:
+                set_cause(tx, self.policy, opened.incident, req.caused_by, origin)
+            return opened
+        return self.db.run(work)
+
+    def cause(self, where: Where, version: str, origin: Origin) -> IncidentView:
+        """Name the release (version) that caused the incident; the metrics count it as failed."""
+        version = check_version(version)
+
+        def work(tx: Tx) -> IncidentView:
+            tx.once(origin.request_id)
+            incident = self._find(tx.session, where)
+            release = set_cause(tx, self.policy, incident, version, origin)
+            which = f"release {version}" if release else f"version {version} (not a release warroom knows)"
+            room.record(tx, incident, "cause", origin.user, f"Caused by {which}", version=version)
+            room.post(tx, incident, f":mag: {mention(origin.user)} recorded the cause: {escape(which)}.")
+            return room.refresh(tx, self.policy, incident)
         return self.db.run(work)
 
     def update(self, where: Where, text: str, origin: Origin) -> IncidentView:

@@ -8,7 +8,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from bot.ops import Op
 from bot.policy import GithubActionsExecutor, GithubDeploymentsExecutor, Policy, Stage
@@ -26,8 +26,9 @@ def token_hash(token: str) -> str:
 
 
 def kind_of(release: Release) -> str:
-    """planned, or hotfix for a hotfix release."""
-    return "hotfix" if release.type == "hotfix" else "planned"
+    """planned, or hotfix for a hotfix release or one started from an incident (unplanned work
+    in the delivery metrics' rework rate)."""
+    return "hotfix" if release.type == "hotfix" or release.incident_id else "planned"
 
 
 def service_of(release: Release, policy: Policy) -> str:
@@ -49,12 +50,15 @@ def of_release(s: Session, release_id: int) -> list[Deployment]:
 
 
 def previous_version(s: Session, service: str, environment: str, version: str) -> str | None:
-    """The version that ran in ``environment`` before ``version`` (what a rollback restores)."""
-    row = s.exec(select(Deployment.version).where(
-        Deployment.service == service, Deployment.environment == environment, Deployment.result == "success",
-        Deployment.kind != "rollback", Deployment.version != version)
-        .order_by(col(Deployment.finished_at).desc(), col(Deployment.id).desc()).limit(1)).first()
-    return row
+    """The version that ran in ``environment`` before ``version`` (what a rollback restores): deployed
+    there before ``version`` was, so rolling back an older release never brings back a later one."""
+    same = (Deployment.service == service, Deployment.environment == environment, Deployment.result == "success",
+            Deployment.kind != "rollback")
+    shipped = s.exec(select(func.max(Deployment.finished_at)).where(*same, Deployment.version == version)).first()
+    query = select(Deployment.version).where(*same, Deployment.version != version)
+    if shipped is not None:
+        query = query.where(col(Deployment.finished_at) < shipped)
+    return s.exec(query.order_by(col(Deployment.finished_at).desc(), col(Deployment.id).desc()).limit(1)).first()
 
 
 def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fields: Any) -> Deployment:
@@ -72,11 +76,13 @@ def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fi
 
 def record_manual(tx: Tx, policy: Policy, release: Release, stage: Stage, origin: Origin, *,
                   kind: str | None = None, rolls_back: str | None = None, version: str | None = None,
-                  automatic: bool = False) -> Deployment:
-    """A step a person made (no executor): succeeded the moment it is recorded."""
+                  automatic: bool = False, description: str | None = None) -> Deployment:
+    """A step a person made (no executor): succeeded the moment it is recorded (a rollback's
+    ``description`` is its reason)."""
     return _new(tx, release, stage, kind or kind_of(release), origin, service=service_of(release, policy),
                 version=version or release.version, rolls_back=rolls_back, state="succeeded", result="success",
-                started_at=tx.now, finished_at=tx.now, automatic=automatic)
+                started_at=tx.now, finished_at=tx.now, automatic=automatic,
+                description=description[:1000] if description else None)
 
 
 def request(tx: Tx, policy: Policy, release: Release, stage: Stage, origin: Origin, *,

@@ -179,4 +179,5 @@ HELP = """*warroom releases*
 `/release rollback <version> <reason>` approvers only; the reason is required
 `/release override <version> <reason>` approvers only: pass the production freeze
 `/release bypass <version> <reason>` approvers only: pass open checks and firing alerts
-`/release status [version]`, `/release list`, `/release help`"""
+`/release status [version]`, `/release list`, `/release help`
+`/release metrics [30d|90d|quarter] [service]` delivery metrics against targets and DORA levels, with a chart"""

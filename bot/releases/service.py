@@ -236,7 +236,7 @@ class ReleaseService:
             service = records.service_of(release, self.policy)
             records.record_manual(tx, self.policy, release, stage, origin, kind="rollback", rolls_back=release.version,
                                   version=records.previous_version(tx.session, service, stage.name, release.version),
-                                  automatic=automatic)
+                                  automatic=automatic, description=reason)
             tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
                     finished_at=tx.now, updated_at=tx.now)
             tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,

@@ -31,9 +31,16 @@ def _head(rest: str) -> tuple[str, str]:
     return parts[0], (parts[1] if len(parts) > 1 else "")
 
 
+_CAUSED_BY = re.compile(r"(?:^|\s)caused_by=(\S+)")
+
+
 def _declare(services: Services, rest: str, body: dict[str, Any]) -> str:
+    found = _CAUSED_BY.search(rest)
+    cause = found.group(1) if found else None
+    if found:
+        rest = rest[:found.start()] + " " + rest[found.end():]
     severity, title = _head(rest)
-    req = DeclareIncident.build(severity, title, body["channel_id"])
+    req = DeclareIncident.build(severity, title, body["channel_id"], cause)
     i = services.incidents.declare(req, origin(body, f"{SOURCE} declare")).incident
     return (f"Incident #{i.id} ({i.severity}) declared. The war room #{i.channel_name} is being set up and "
             "you are its commander; status updates will follow there.")
@@ -93,6 +100,14 @@ def _hotfix(services: Services, rest: str, body: dict[str, Any]) -> str:
     return f"Hotfix {view.release.version} started at stage {services.policy.stage(view.release.stage).label}."
 
 
+def _cause(services: Services, rest: str, body: dict[str, Any]) -> str:
+    version = rest.strip()
+    if not version or " " in version:
+        raise UsageError("Usage: `/incident cause <version>` (in the war room)")
+    services.incidents.cause(body["channel_id"], version, origin(body, SOURCE))
+    return f"Recorded: this incident was caused by {escape(version)}; the delivery metrics count it."
+
+
 def _where(rest: str, body: dict[str, Any]) -> int | str:
     return _incident_id(rest.strip()) if rest.strip() else body["channel_id"]
 
@@ -127,7 +142,7 @@ def _list(services: Services, rest: str, body: dict[str, Any]) -> str:
 SUBCOMMANDS: dict[str, Reply] = {
     "declare": _declare, "update": _update, "decision": _decision, "decide": _decision, "followup": _followup,
     "role": _role, "mitigated": _mitigated, "mitigate": _mitigated, "resolve": _resolve,
-    "postmortem": _postmortem, "hotfix": _hotfix, "timeline": _timeline, "export": _export,
+    "postmortem": _postmortem, "hotfix": _hotfix, "cause": _cause, "timeline": _timeline, "export": _export,
     "status": _status, "list": _list, "help": lambda *_: render.HELP,
 }
 

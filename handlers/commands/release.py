@@ -95,9 +95,22 @@ def _list(services: Services, words: list[str], body: dict[str, Any]) -> str:
     return "*Recent releases*\n" + "\n".join(render.status_line(v, services.policy) for v in views)
 
 
+def _metrics(services: Services, words: list[str], body: dict[str, Any]) -> str:
+    period = "30d"
+    if words and words[0].lower() in ("30d", "90d", "quarter"):
+        period, words = words[0].lower(), words[1:]
+    # "7d" is a period we do not offer, not a service called 7d.
+    if len(words) > 1 or (words and words[0][:1].isdigit() and words[0][-1:].lower() in "dwmqy"):
+        raise UsageError("Usage: `/release metrics [30d|90d|quarter] [service]`")
+    text = services.metrics.share(body["channel_id"], period, words[0] if words else None,
+                                  origin(body, "slack:/release metrics"))
+    return text + "\nThe chart is on its way to this channel."
+
+
 SUBCOMMANDS: dict[str, Reply] = {
     "start": _start, "promote": _promote, "approve": _approve, "reject": _reject, "rollback": _rollback,
-    "override": _override, "bypass": _bypass, "status": _status, "list": _list, "help": lambda *_: render.HELP,
+    "override": _override, "bypass": _bypass, "status": _status, "list": _list, "metrics": _metrics,
+    "help": lambda *_: render.HELP,
 }
 
 

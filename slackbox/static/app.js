@@ -1,5 +1,5 @@
 // The local workspace page: sidebar, channel, thread, composer, modals, member switcher, clock and rate limit.
-import { el } from "./blocks.js";
+import { el, renderBlocks } from "./blocks.js";
 import { toast } from "./dialogs.js";
 import { renderMrkdwn } from "./mrkdwn.js";
 import { fillList } from "./messages.js";
@@ -18,6 +18,7 @@ const S = {
   commands: [],
   unread: new Set(),
   viewKey: "",
+  home: false,
 };
 const $ = (id) => document.getElementById(id);
 
@@ -65,16 +66,24 @@ function renderSidebar() {
     item.appendChild(el("span", "side-prefix", c.is_im ? "\u25cf" : c.is_private ? "\ud83d\udd12" : "#"));
     item.appendChild(el("span", "side-name", c.name));
     if (c.is_im) item.appendChild(el("span", "app-badge", "APP"));
-    if (c.id === S.channel) item.classList.add("active");
+    if (c.id === S.channel && !S.home) item.classList.add("active");
     if (S.unread.has(c.id)) item.classList.add("unread");
     if (!c.is_member) item.classList.add("not-member");
     item.addEventListener("click", () => openChannel(c.id));
     (c.is_im ? dms : channels).appendChild(item);
   }
   if (!dms.children.length) dms.appendChild(el("div", "side-empty", "The bot has not written to you yet."));
+  $("home-item").classList.toggle("active", S.home);
 }
 
 function renderHeader() {
+  if (S.home) {
+    $("channel-title").textContent = "warroom \u2014 Home";
+    $("channel-topic").replaceChildren();
+    $("composer").hidden = true;
+    $("join-bar").hidden = true;
+    return;
+  }
   const c = currentChannel();
   $("channel-title").textContent = c ? (c.is_im ? "warroom" : "#" + c.name) : "";
   $("channel-topic").replaceChildren(renderMrkdwn(c ? c.topic || "" : "", ctx(), "span"));
@@ -125,7 +134,29 @@ async function loadState() {
   renderRatelimit(data.ratelimit);
 }
 
+async function loadHome(open = false) {
+  const data = open ? await api("/ui/home", { user: S.user }) : await api(`/ui/home?user=${encodeURIComponent(S.user)}`);
+  if (!S.home) return;
+  const list = $("messages");
+  list.replaceChildren();
+  const box = el("div", "home-view");
+  box.dataset.home = "1";
+  if (data.view) box.appendChild(renderBlocks(data.view.blocks, ctx()));
+  else box.appendChild(el("div", "side-empty", "The app has not published a Home tab yet."));
+  list.appendChild(box);
+}
+
+function openHome() {
+  S.home = true;
+  S.thread = null;
+  renderSidebar();
+  renderHeader();
+  loadThread();
+  loadHome(true);
+}
+
 async function loadMessages(forceBottom = false) {
+  if (S.home) return;
   if (!S.channel) return;
   const channel = S.channel;
   const data = await api(`/ui/messages?user=${encodeURIComponent(S.user)}&channel=${encodeURIComponent(channel)}`);
@@ -180,6 +211,7 @@ function schedule(name, fn) {
 }
 
 function openChannel(id) {
+  S.home = false;
   S.channel = id;
   S.thread = null;
   S.unread.delete(id);
@@ -209,6 +241,7 @@ async function switchMember(user) {
   S.viewKey = "__";
   await loadState();
   await Promise.all([loadMessages(true), loadThread(), loadViews()]);
+  if (S.home) await loadHome(true);
   document.body.dataset.user = S.user;
 }
 
@@ -225,6 +258,8 @@ function onEvent(e) {
     }
   } else if (e.type.startsWith("channel")) {
     schedule("state", loadState);
+  } else if (e.type === "home_published") {
+    if (S.home && e.user === S.user) schedule("home", () => loadHome());
   } else if (e.type.startsWith("view")) {
     if (e.user === S.user) schedule("views", loadViews);
   } else if (e.type === "api_call" && e.error === "ratelimited") {
@@ -266,6 +301,7 @@ function setupControls() {
     const data = await api("/sandbox/ratelimit", { n });
     renderRatelimit(data.n);
   });
+  $("home-item").addEventListener("click", openHome);
   $("thread-close").addEventListener("click", () => {
     S.thread = null;
     loadThread();

@@ -98,7 +98,7 @@ def test_a_permanent_slack_error_fails_the_row(services: Services) -> None:
 
 @pytest.mark.parametrize("op, payload, error", [
     (Op.POST, {"chanel": "C1", "text": "misspelt"}, "TypeError"),
-    (Op.PUBLISH_VIEW, {"user_id": "U1", "view": {}}, "KeyError"),  # an op the gateway does not deliver
+    (Op.WEBHOOK, {"executor": "ci", "body": {}}, "KeyError"),  # an op nothing here delivers (no target)
     (Op.RENDER, {"renderer": "no_such_renderer"}, "KeyError"),
     (Op.RENDER, {"renderer": "release_announcement"}, "KeyError"),  # a payload its renderer cannot read
 ])
@@ -106,6 +106,7 @@ def test_a_programming_error_fails_the_row_at_once_and_loudly(services: Services
                                                               op: Op, payload: dict[str, str], error: str) -> None:
     # The real gateway: a bad payload fails on binding its arguments, before any network call.
     services.outbox.gateway = SlackGateway(make_client("xoxb-test", "http://127.0.0.1:9/api/"))
+    services.outbox.targets.clear()  # no executor client wired: the gateway alone delivers
     with services.db.transaction() as tx:
         tx.send(op, **payload)
     with caplog.at_level(logging.ERROR, logger="bot.outbox"):

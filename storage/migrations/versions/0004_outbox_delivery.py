@@ -1,7 +1,7 @@
 """outbox delivery: order per channel, fast lane, leases with a sending mark, shared pacing
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0007
 Create Date: 2026-11-28 10:55:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import storage.types
 
 
 revision = '0004'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,133 @@
+"""The App Home tab: open releases with stage and gates, open incidents with their next update,
+overdue post-mortems, and this month's delivery metrics against their targets.
+
+The view is built when the outbox sends it and published only when it differs from what the
+user last got (its digest is stored under ``home:<user>``), so a burst of changes or a
+periodic refresh costs nothing when nothing a user sees changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from datetime import UTC, date, datetime
+from datetime import time as dtime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from bot.incidents.state import OPEN
+from bot.metrics.charts import lines
+from bot.metrics.service import MetricsService, Window
+from bot.ops import Op
+from bot.policy import Policy
+from bot.releases import gates
+from bot.text import escape
+from bot.tx import Database, Origin, Tx
+from storage.models import Approval, Incident, Release, SlackRef
+from storage.vocab import ReleaseStatus
+
+PREFIX = "home:"
+HOME = "home"  # the outbox renderer that builds and publishes a user's Home
+REFRESH_SECONDS = 60.0  # a periodic check catches changes no listener announces (incidents)
+
+
+def _when(at: datetime) -> str:
+    """A time every reader sees in their own zone (Slack's date formatting)."""
+    return f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|{at:%Y-%m-%d %H:%M} UTC>"
+
+
+def month_window(now: datetime) -> Window:
+    """The calendar month ``now`` is in (a fixed window: the figures change only with the records)."""
+    first = date(now.year, now.month, 1)
+    nxt = date(now.year + (now.month == 12), now.month % 12 + 1, 1)
+    return Window(datetime.combine(first, dtime(), UTC), datetime.combine(nxt, dtime(), UTC))
+
+
+class HomeService:
+    """Publishes each user's Home tab through the outbox."""
+
+    def __init__(self, db: Database, policy: Policy, metrics: MetricsService) -> None:
+        self.db = db
+        self.policy = policy
+        self.metrics = metrics
+        self._next_refresh = 0.0
+
+    def opened(self, user: str, origin: Origin) -> None:
+        """``app_home_opened``: publish the user's Home (a no-op when it is current)."""
+        with self.db.transaction() as tx:
+            self.queue(tx, user)
+
+    def queue(self, tx: Tx, user: str) -> None:
+        """Queue a (coalesced) publish of ``user``'s Home."""
+        tx.slack.render(HOME, store_as=f"{PREFIX}{user}", coalesce=f"{PREFIX}{user}", user=user)
+
+    def changed(self, tx: Tx, *_: Any) -> None:
+        """Something on the dashboard changed: refresh every Home that was ever opened."""
+        users = tx.session.exec(select(SlackRef.channel).where(col(SlackRef.key).startswith(PREFIX))).all()
+        for user in users:
+            self.queue(tx, user)
+
+    def refresh_due(self) -> int:
+        """Scheduler job: every REFRESH_SECONDS, recheck every opened Home."""
+        if time.monotonic() < self._next_refresh:
+            return 0
+        self._next_refresh = time.monotonic() + REFRESH_SECONDS
+        with self.db.transaction() as tx:
+            self.changed(tx)
+            return tx.queued
+
+    def render(self, s: Session, args: dict[str, Any]) -> tuple[Op, dict[str, Any]] | None:
+        """Outbox renderer: the view for ``args['user']``, or None when it is what they have."""
+        user = args["user"]
+        view = self.view(s, self.db.clock.now())
+        digest = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()[:16]
+        stored = s.get(SlackRef, f"{PREFIX}{user}")
+        if stored is not None and stored.ts == digest:
+            return None
+        return Op.PUBLISH_VIEW, {"user_id": user, "view": view, "digest": digest}
+
+    def view(self, s: Session, now: datetime) -> dict[str, Any]:
+        """The Home view as it stands at ``now``."""
+        blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "warroom"}}]
+        blocks += self._releases(s, now) + self._incidents(s, now) + self._metrics(now)
+        return {"type": "home", "blocks": blocks[:100]}
+
+    def _section(self, title: str, rows: list[str], empty: str) -> list[dict[str, Any]]:
+        text = f"*{title}*\n" + ("\n".join(rows) if rows else f"_{empty}_")
+        return [{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+
+    def _releases(self, s: Session, now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for r in s.exec(select(Release).where(Release.status == ReleaseStatus.ACTIVE).order_by(col(Release.id).desc())
+                        .limit(15)).all():
+            approvals = len(s.exec(select(Approval.id).where(Approval.release_id == r.id)).all())
+            target = self.policy.next_stage(r.stage)
+            gate = "last stage" if target is None else (
+                gates.blocked_by(self.policy, r, target, approvals, now) or f"ready for {target.label}")
+            needed = gates.approvals_needed(self.policy, r.risk)
+            rows.append(f"• *{escape(r.version)}* ({r.risk}) at *{self.policy.stage(r.stage).label}*, "
+                        f"approvals {approvals}/{needed}: {escape(gate)}")
+        return self._section("Open releases", rows, "No release in progress.")
+
+    def _incidents(self, s: Session, now: datetime) -> list[dict[str, Any]]:
+        rows = []
+        for i in s.exec(select(Incident).where(col(Incident.status).in_(OPEN))
+                        .order_by(col(Incident.id).desc()).limit(15)).all():
+            nxt = f"next update {_when(i.next_status_at)}" if i.next_status_at else "no update scheduled"
+            room = f"<#{i.channel_id}>" if i.channel_id else escape(i.channel_name)
+            rows.append(f"• #{i.id} {i.severity} {escape(i.title)} ({i.status}) in {room}: {nxt}")
+        out = self._section("Open incidents", rows, "No open incident.")
+        overdue = [f"• #{i.id} {escape(i.title)}: due {_when(i.postmortem_due_at)}"
+                   for i in s.exec(select(Incident).where(col(Incident.postmortem_due_at) < now,
+                                                          col(Incident.postmortem_done_at).is_(None))
+                                   .order_by(col(Incident.postmortem_due_at)).limit(15)).all()
+                   if i.postmortem_due_at is not None]
+        return out + self._section("Overdue post-mortems", overdue, "None overdue.")
+
+    def _metrics(self, now: datetime) -> list[dict[str, Any]]:
+        w = month_window(now)
+        report = self.metrics.report(w, weekly=False)
+        return self._section(f"Delivery this month ({w.start:%B %Y})", [f"• {line}" for line in lines(report)],
+                             "No data.")
