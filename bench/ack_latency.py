@@ -1,10 +1,14 @@
-"""Ack latency of `/release start` and of an Approve click at a fixed request rate.
+"""Ack latency of `/release start` and of an Approve click at a fixed request rate, for a
+bare Bolt app and for warroom on SQLite and on PostgreSQL, in one run.
 
-Runs warroom and a bare Bolt app (default mode, acks only) on the same server stack
-(uvicorn + Starlette + Bolt) in separate processes, drives each with signed requests at
-RATE per second for SECONDS, and prints p50/p99 per case.
+Each release is started in its own channel, so the sender is busy posting to hundreds of
+channels while we measure (one channel would let pacing keep it idle), and every request
+carries its own trigger_id (they are idempotency keys). On PostgreSQL delivery and due work
+run in a separate `warroom worker` process, as `warroom run` does; on SQLite in the web
+process (`warroom serve`). Each server runs in its own process.
 
-    .venv/bin/python bench/ack_latency.py [--rate 50] [--seconds 30] [--db sqlite|URL]
+    .venv/bin/python bench/ack_latency.py [--rate 50] [--duration 30] [--backends sqlite,postgres]
+        [--pg postgresql://postgres@127.0.0.1:5432/test]   (default: $WARROOM_TEST_POSTGRES_URL)
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slackbox.actor import sign
 
 HERE = Path(__file__).resolve().parent
@@ -37,11 +43,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a bench server process and wait until it listens."""
+def start(*args: str, wait: bool = True, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a bench server process (with extra settings ``env``) and wait until it listens."""
     port = free_port()
-    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
+    env = {**base, **(env or {}), "PYTHONPATH": str(HERE.parent)}
     proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), args[0], str(port), *args[1:]], env=env)
+    if not wait:
+        return proc, ""
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -59,22 +68,27 @@ def signed(body: str, content_type: str) -> dict[str, str]:
     return {"X-Slack-Request-Timestamp": ts, "X-Slack-Signature": sign(SECRET, ts, body), "Content-Type": content_type}
 
 
-def command_body(i: int) -> str:
-    """A `/release start` slash command for a fresh version."""
-    return urlencode({"token": "t", "team_id": "T0", "channel_id": "C0RELEASES", "channel_name": "releases",
+def channel(i: int) -> str:
+    """Release i's own channel."""
+    return f"CB{i:07d}"
+
+
+def command_body(run: str, i: int) -> str:
+    """A `/release start` slash command for a fresh version, in its own channel."""
+    return urlencode({"token": "t", "team_id": "T0", "channel_id": channel(i), "channel_name": f"bench-{i}",
                       "user_id": "U0REQUEST", "user_name": "riley", "command": "/release",
-                      "text": f"start v{i}.0.0 risk=low bench", "trigger_id": f"trig-{i}-{time.time_ns()}",
+                      "text": f"start v{i}.0.0 risk=low bench", "trigger_id": f"trig-{run}-c{i}",
                       "response_url": "http://127.0.0.1:9/unused", "api_app_id": "A0"})
 
 
-def click_body(i: int) -> str:
+def click_body(run: str, i: int) -> str:
     """An Approve click on release v{i}.0.0 (started by the command case before)."""
     value = json.dumps({"v": f"v{i}.0.0", "s": "dev"})
     payload = {
         "type": "block_actions", "user": {"id": "U0APPROVE1", "username": "avery", "team_id": "T0"},
-        "api_app_id": "A0", "token": "t", "trigger_id": f"trig-{i}", "team": {"id": "T0"},
-        "container": {"type": "message", "channel_id": "C0RELEASES", "message_ts": "1.1"},
-        "channel": {"id": "C0RELEASES", "name": "releases"}, "response_url": "http://127.0.0.1:9/unused",
+        "api_app_id": "A0", "token": "t", "trigger_id": f"trig-{run}-a{i}", "team": {"id": "T0"},
+        "container": {"type": "message", "channel_id": channel(i), "message_ts": "1.1"},
+        "channel": {"id": channel(i), "name": f"bench-{i}"}, "response_url": "http://127.0.0.1:9/unused",
         "actions": [{"action_id": "release_approve", "block_id": "b", "value": value, "type": "button",
                      "action_ts": f"{time.time():.6f}"}],
     }
@@ -84,7 +98,7 @@ def click_body(i: int) -> str:
 WARMUP = 25  # requests per case, not counted: first-request work (auth.test, statement caches)
 
 
-def drive(url: str, make_body, rate: float, seconds: float) -> list[float]:  # type: ignore[no-untyped-def]
+def drive(url: str, make_body, rate: float, seconds: float, run: str) -> list[float]:  # type: ignore[no-untyped-def]
     """Open-loop load: request i is sent at t0 + i/rate whatever the earlier ones did."""
     total = int(rate * seconds) + WARMUP
     latencies: list[float] = []
@@ -92,7 +106,7 @@ def drive(url: str, make_body, rate: float, seconds: float) -> list[float]:  # t
     client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
 
     def one(i: int) -> None:
-        body = make_body(i)
+        body = make_body(run, i)
         headers = signed(body, "application/x-www-form-urlencoded")
         t = time.perf_counter()
         resp = client.post(f"{url}/slack/events", content=body, headers=headers)
@@ -120,36 +134,86 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
+def pg_schema(base: str) -> tuple[str, str]:
+    """A fresh schema on the PostgreSQL server: (its URL, its name)."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalize_url
+
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    admin.dispose()
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options=-csearch_path%3D{schema}", schema
+
+
+def drop_schema(base: str, schema: str) -> None:
+    """Remove a schema made by pg_schema."""
+    from sqlalchemy import create_engine, text
+
+    from storage.db import normalize_url
+
+    admin = create_engine(normalize_url(base), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+def measure(name: str, url: str, args: argparse.Namespace, rows: list[tuple[str, str, int, float, float]]) -> None:
+    """Drive both request kinds against ``url`` and add their rows."""
+    run = uuid.uuid4().hex[:8]
+    for case, body in (("/release start", command_body), ("Approve click", click_body)):
+        lat = drive(url, body, args.rate, args.duration, run)
+        rows.append((name, case, len(lat), statistics.median(lat), pct(lat, 99)))
+
+
 def main() -> int:
-    """Run both apps and print the table."""
+    """Run every app and print the table."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--rate", type=float, default=50)
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL")
+    parser.add_argument("--rate", type=float, default=50, help="requests per second")
+    parser.add_argument("--duration", "--seconds", type=float, default=30, help="seconds per case")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--pg", default=os.environ.get("WARROOM_TEST_POSTGRES_URL"), help="PostgreSQL URL")
     args = parser.parse_args()
+    backends = [b for b in args.backends.split(",") if b]
+    if "postgres" in backends and not args.pg:
+        print("no PostgreSQL URL (--pg or WARROOM_TEST_POSTGRES_URL): skipping postgres", file=sys.stderr)
+        backends.remove("postgres")
     tmp = tempfile.mkdtemp(prefix="warroom-bench-")
-    db = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.db
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
+    schemas: list[str] = []
+    rows: list[tuple[str, str, int, float, float]] = []
     try:
         slack, slack_url = start("slack")
         procs.append(slack)
-        bot, bot_url = start("warroom", f"{slack_url}/api/", db)
-        procs.append(bot)
-        bare, bare_url = start("bare", f"{slack_url}/api/")
+        api = f"{slack_url}/api/"
+        bare, bare_url = start("bare", api)
         procs.append(bare)
-        rows = []
-        for name, url in (("bare Bolt (ack only)", bare_url), ("warroom", bot_url)):
-            for case, body in (("/release start", command_body), ("Approve click", click_body)):
-                lat = drive(url, body, args.rate, args.seconds)
-                rows.append((name, case, len(lat), statistics.median(lat), pct(lat, 99)))
-        print(f"\nack latency at {args.rate:g} req/s for {args.seconds:g} s each ({args.db}):")
-        print(f"{'app':24} {'request':16} {'n':>6} {'p50 ms':>8} {'p99 ms':>8}")
+        measure("bare Bolt (ack only)", bare_url, args, rows)
+        for backend in backends:
+            if backend == "sqlite":
+                bot, bot_url = start("warroom", api, f"sqlite:///{tmp}/bench.db", "all")
+                procs.append(bot)
+            else:
+                db, schema = pg_schema(args.pg)
+                schemas.append(schema)
+                bot, bot_url = start("warroom", api, db, "web")
+                procs.append(bot)
+                procs.append(start("worker", api, db, wait=False)[0])
+            measure(f"warroom {backend}", bot_url, args, rows)
+        bare_p50 = {case: p50 for name, case, _, p50, _ in rows if name.startswith("bare")}
+        print(f"\nack latency at {args.rate:g} req/s for {args.duration:g} s per case:")
+        print(f"{'app':24} {'request':16} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50/bare':>9}")
         for name, case, n, p50, p99 in rows:
-            print(f"{name:24} {case:16} {n:6d} {p50:8.2f} {p99:8.2f}")
+            print(f"{name:24} {case:16} {n:6d} {p50:8.2f} {p99:8.2f} {p50 / bare_p50[case]:9.2f}")
     finally:
         for p in procs:
             p.terminate()
             p.wait(10)
+        for schema in schemas:
+            drop_schema(args.pg, schema)
     return 0
 
 

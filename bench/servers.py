@@ -2,7 +2,8 @@
 work never shares a GIL with what it measures.
 
     python bench/servers.py slack PORT                 # loopback Slack Web API stand-in
-    python bench/servers.py warroom PORT API_URL DB    # the real bot
+    python bench/servers.py warroom PORT API_URL DB [web|all]  # the real bot (web: no delivery)
+    python bench/servers.py worker 0 API_URL DB        # `warroom worker` (delivery, due work)
     python bench/servers.py bare PORT API_URL                 # a bare Bolt app that only acks
 """
 
@@ -27,7 +28,7 @@ _ts = itertools.count(1)
 
 def slack_stub() -> Starlette:
     """Answers every Web API method with ok and a fresh ts, like Slack does; records posts."""
-    posts: list[tuple[float, str, str]] = []
+    posts: list[tuple[float, str, str, str | None]] = []
 
     async def method(request: Request) -> Response:
         name = request.path_params["method"]
@@ -38,7 +39,8 @@ def slack_stub() -> Starlette:
                 args = json.loads(body)
             except ValueError:
                 args = dict(parse_qsl(body.decode()))
-            posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80]))
+            posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80],
+                          args.get("thread_ts")))
         if name == "auth.test":
             return JSONResponse({"ok": True, "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "team_id": "T0",
                                  "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
@@ -77,15 +79,30 @@ def bare_bolt(api_url: str) -> Starlette:
     return Starlette(routes=[Route("/slack/events", events, methods=["POST"])])
 
 
-def warroom(api_url: str, db_url: str) -> Starlette:
-    """The real bot, on the same server stack (more settings come from the environment)."""
-    from bot.app import build_runtime
+def _settings(api_url: str, db_url: str):  # type: ignore[no-untyped-def]
     from bot.settings import load_settings
 
-    settings = load_settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api_url,
-                             DATABASE_URL=db_url, WARROOM_APPROVERS="U0APPROVE1,U0APPROVE2",
-                             WARROOM_FREEZE_DAYS="")
-    return build_runtime(settings).asgi
+    return load_settings(SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=api_url,
+                         DATABASE_URL=db_url, WARROOM_APPROVERS="U0APPROVE1,U0APPROVE2", WARROOM_FREEZE_DAYS="")
+
+
+def warroom(api_url: str, db_url: str, with_worker: bool = True) -> Starlette:
+    """The real bot, on the same server stack (more settings come from the environment)."""
+    from bot.app import build_runtime
+
+    return build_runtime(_settings(api_url, db_url), worker=with_worker).asgi
+
+
+def worker(api_url: str, db_url: str) -> None:
+    """`warroom worker`: delivery and due work in their own process, until SIGTERM."""
+    import signal
+    import threading
+
+    from bot.app import run_worker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    run_worker(_settings(api_url, db_url), stop)
 
 
 def main() -> None:
@@ -95,8 +112,11 @@ def main() -> None:
         asgi = slack_stub()
     elif kind == "bare":
         asgi = bare_bolt(sys.argv[3])
-    else:
-        asgi = warroom(sys.argv[3], sys.argv[4])
+    elif kind == "worker":
+        worker(sys.argv[3], sys.argv[4])
+        return
+    else:  # warroom PORT API_URL DB [web|all]
+        asgi = warroom(sys.argv[3], sys.argv[4], with_worker=(sys.argv[5:] or ["all"])[0] == "all")
     uvicorn.run(asgi, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

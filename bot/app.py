@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -38,8 +40,8 @@ from bot.metrics.service import METRICS_REPORT, MetricsService
 from bot.monitoring.bake import Bake
 from bot.monitoring.service import MonitoringService
 from bot.ops import Op
-from bot.outbox import OutboxSender
-from bot.pacing import ChannelPacer
+from bot.outbox import FAST, QUEUE, OutboxSender
+from bot.pacing import Bucket, SharedPacer
 from bot.policy import Policy
 from bot.releases import render as release_render
 from bot.releases.render import Section
@@ -66,13 +68,16 @@ LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
     """Wire storage, the Slack gateway, the outbox and the workflows, and connect their hooks."""
     clock = clock or Clock()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, timeout=settings.db_timeout)
     if migrate:
         upgrade(engine)
     token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else LOCAL_BOT_TOKEN
-    gateway = SlackGateway(make_client(token, settings.slack_api_url))
-    pacer = ChannelPacer(settings.channel_rate, settings.channel_burst)
-    outbox = OutboxSender(engine, gateway, clock, pacer=pacer)
+    # No retries inside the SDK: the sender schedules each retry itself, per row. No group
+    # cache in the gateway: bot.directory keeps one, refreshed in the background.
+    gateway = SlackGateway(make_client(token, settings.slack_api_url, max_retries=0), group_cache_seconds=0)
+    pacer = SharedPacer(Bucket(settings.channel_rate, settings.channel_burst),
+                        Bucket(settings.workspace_rate, settings.workspace_burst))
+    outbox = OutboxSender(engine, gateway, clock, pacer=pacer, give_up=settings.outbox_give_up)
     db = Database(engine, clock, on_commit=outbox.kick)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
@@ -187,21 +192,33 @@ def build_bolt(services: Services) -> App:
 
 @dataclass
 class Runtime:
-    """What a running process holds: services, apps and background work."""
+    """What a running process holds: services, apps and background work.
+
+    ``worker``: this process delivers the queue and runs due work. Without it (a web process
+    beside a `warroom worker`) it still delivers the fast lane (forms, ephemeral replies),
+    which a user is waiting for, and keeps the approver-group cache fresh.
+    """
 
     services: Services
     bolt: App
     asgi: Starlette
     due: DueWork
+    worker: bool = True
+    draining: bool = False
 
     def start_background(self) -> None:
-        """Start the outbox sender and the scheduler."""
+        """Start the outbox sender, the scheduler and the directory refresh."""
+        self.services.outbox.lanes = (QUEUE, FAST) if self.worker else (FAST,)
         self.services.outbox.start()
-        self.due.start()
+        self.services.directory.start()
+        if self.worker:
+            self.due.start()
 
     def stop_background(self) -> None:
-        """Stop the scheduler and the sender."""
+        """Stop the scheduler and the sender (finishing the call in flight, releasing claims)."""
+        self.draining = True
         self.due.stop()
+        self.services.directory.stop()
         self.services.outbox.stop()
 
 
@@ -216,7 +233,7 @@ def edge_limits(settings: Settings) -> list[Limit]:
     ]
 
 
-def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
+def build_runtime(settings: Settings, clock: Clock | None = None, *, worker: bool = True) -> Runtime:
     """Everything for one process, not yet started."""
     services = build_services(settings, clock)
     bolt = build_bolt(services)
@@ -225,6 +242,14 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"ok": True})
+
+    async def readyz(_: Request) -> Response:
+        if asgi.state.runtime.draining:
+            return JSONResponse({"ready": False, "reason": "shutting down"}, status_code=503)
+        problem = await run_in_threadpool(services.db.ping)
+        if problem:
+            return JSONResponse({"ready": False, "reason": problem}, status_code=503)
+        return JSONResponse({"ready": True})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -240,6 +265,7 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
         routes=[
             Route("/slack/events", slack_events.endpoint(bolt, signing_secret(settings)), methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/metrics", prom.endpoint, methods=["GET"]),
             Mount("/api", routes=api.routes(services)),
             Mount("/hooks", routes=[*hooks.routes(services), *deploy_hooks.routes(services)]),
@@ -249,6 +275,21 @@ def build_runtime(settings: Settings, clock: Clock | None = None) -> Runtime:
                     Middleware(EdgeLimits, limits=edge_limits(settings))],
         lifespan=lifespan,
     )
-    runtime = Runtime(services, bolt, asgi, due)
+    runtime = Runtime(services, bolt, asgi, due, worker=worker)
     asgi.state.runtime = runtime
     return runtime
+
+
+def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = None) -> None:
+    """Deliver the outbox and run due work until ``stop`` is set, then drain (`warroom worker`)."""
+    services = build_services(settings, clock)
+    due = DueWork(settings.scheduler_tick)
+    register_jobs(due, services)
+    services.outbox.start()
+    due.start()
+    log.info("warroom worker %s running", services.outbox.worker_id)
+    stop.wait()
+    log.info("warroom worker draining")
+    due.stop()
+    services.outbox.stop(timeout=6.0)
+    services.db.engine.dispose()

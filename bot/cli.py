@@ -6,11 +6,11 @@ import argparse
 import logging
 import sys
 
-from bot.errors import ConfigError, WarroomError
+from bot.errors import ConfigError, UsageError, WarroomError
 from bot.settings import Settings, load_settings
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
+def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> None:
     import uvicorn
 
     from bot.app import build_runtime
@@ -18,12 +18,64 @@ def _serve(settings: Settings, host: str, port: int) -> None:
     if not settings.has_slack_credentials:
         raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are needed to serve a real workspace; "
                           "`warroom sandbox` runs the local one instead.")
-    runtime = build_runtime(settings)
+    runtime = build_runtime(settings, worker=with_worker)
     if settings.slack_app_token:
         from bot.server import start_socket_mode
 
         start_socket_mode(runtime, settings.slack_app_token.get_secret_value())
-    uvicorn.run(runtime.asgi, host=host, port=port, log_level="info")
+    # SIGTERM: stop accepting, finish requests in flight, then the lifespan drains the sender.
+    uvicorn.run(runtime.asgi, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+
+
+def _worker(settings: Settings) -> None:
+    import signal
+    import threading
+
+    from bot.app import run_worker
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    run_worker(settings, stop)
+
+
+def _serve_with_worker_process(settings: Settings, host: str, port: int) -> None:
+    """`warroom run` on PostgreSQL: the worker in its own process, so the web process's GIL
+    serves requests only. On SQLite one process does both (writers of two processes would
+    queue on SQLite's busy handler, which sleeps)."""
+    import subprocess
+
+    if not settings.database_url.startswith(("postgres://", "postgresql")):
+        _serve(settings, host, port, with_worker=True)
+        return
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])  # noqa: S603
+    try:
+        _serve(settings, host, port, with_worker=False)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(10)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
+def _outbox(settings: Settings, args: argparse.Namespace) -> None:
+    from bot.clock import Clock
+    from bot.outbox import failed_rows, retry_failed
+    from storage.db import make_engine
+
+    engine = make_engine(settings.database_url)
+    if args.action == "list":
+        rows = failed_rows(engine, args.limit)
+        for row in rows:
+            print(f"{row.id}\t{row.op}\t{row.order_key or '-'}\t{row.attempts} tries\t"
+                  f"created {row.created_at:%Y-%m-%d %H:%M:%S}\t{row.last_error or ''}")
+        print(f"{len(rows)} failed row(s)")
+        return
+    if not args.all and not args.ids:
+        raise UsageError("name the rows to retry (`warroom outbox retry 12 13`) or pass --all")
+    n = retry_failed(engine, Clock().now(), None if args.all else args.ids)
+    print(f"{n} row(s) queued again")
 
 
 def _sandbox(settings: Settings, host: str, port: int, bot_port: int, public: bool = False) -> None:
@@ -68,6 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the bot for a real Slack workspace (HTTP or Socket Mode)")
     serve.add_argument("--host", default="0.0.0.0")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--with-worker", action="store_true",
+                       help="also deliver the outbox and run due work in this process (one-process installs)")
+    sub.add_parser("worker", help="deliver the outbox and run due work (beside `warroom serve`)")
+    outbox = sub.add_parser("outbox", help="outbox rows given up on: list --failed, retry ID... | --all")
+    outbox.add_argument("action", choices=["list", "retry"])
+    outbox.add_argument("ids", nargs="*", type=int)
+    outbox.add_argument("--failed", action="store_true", help="list the failed rows (the only list there is)")
+    outbox.add_argument("--all", action="store_true", help="retry every failed row")
+    outbox.add_argument("--limit", type=int, default=100)
     box = sub.add_parser("sandbox", help="run the bot with the local workspace in your browser")
     box.add_argument("--host", default="127.0.0.1")
     box.add_argument("--port", type=int, default=3000, help="the local workspace's port")
@@ -89,13 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
         if args.cmd == "serve":
-            _serve(settings, args.host, args.port)
+            sqlite = not settings.database_url.startswith(("postgres://", "postgresql"))
+            _serve(settings, args.host, args.port, with_worker=args.with_worker or sqlite)
+        elif args.cmd == "worker":
+            _worker(settings)
+        elif args.cmd == "outbox":
+            _outbox(settings, args)
         elif args.cmd == "sandbox":
             _sandbox(settings, args.host, args.port, args.bot_port, args.public)
         elif args.cmd == "run":
             if settings.has_slack_credentials:
                 print("warroom: Slack credentials found; serving your workspace.", flush=True)
-                _serve(settings, args.host or "0.0.0.0", args.port or 8000)
+                _serve_with_worker_process(settings, args.host or "0.0.0.0", args.port or 8000)
             else:  # run_sandbox says so in its first lines, with the URL to open
                 _sandbox(settings, args.host or "127.0.0.1", args.port or 3000, args.bot_port, args.public)
         elif args.cmd == "token":

@@ -41,6 +41,34 @@ class Conflict(WarroomError):
     """Someone else changed the row first; the caller may retry."""
 
 
+class DeliveryFailure(Exception):
+    """An outbox delivery did not happen; the sender retries or gives up by its kind."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class TemporaryFailure(DeliveryFailure):
+    """Trying again may work (connection trouble, a timeout, a 5xx, a 429)."""
+
+    def __init__(self, error: str, retry_after: float | None = None) -> None:
+        super().__init__(error)
+        # Seconds the remote asked us to wait (Retry-After), if it said.
+        self.retry_after = retry_after
+
+
+class PermanentFailure(DeliveryFailure):
+    """Trying again cannot help (bad arguments, a missing channel, no permission)."""
+
+
+class DatabaseUnavailable(WarroomError):
+    """The database cannot be reached (restarting, partitioned); nothing was changed."""
+
+    def __init__(self) -> None:
+        super().__init__("warroom cannot reach its database; nothing was changed, try again in a moment.")
+
+
 class Unauthorized(WarroomError):
     """A hook's token or signature is missing or wrong (HTTP 401)."""
 

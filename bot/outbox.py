@@ -1,48 +1,76 @@
-"""Delivers queued Slack calls after their transaction commits.
+"""Delivers queued calls (Slack's, and other systems' through ``targets``) after their
+transaction commits.
 
-Rows are claimed in id order (PostgreSQL: ``FOR UPDATE SKIP LOCKED``), sent, and marked
-sent; a failure is retried with back-off, so a Slack hiccup never loses a message. A call
-that needs another call's result (an update needs the ts of the post) names it with
-``bot.tx.ref`` and waits until that result is stored. Messages that mirror state (a release
-announcement, an incident's pinned summary) are rendered by a registered renderer at send
-time (``Op.RENDER``), so they are always current and a burst of changes becomes one update.
-A programming error (a payload the gateway's verb does not take, an unknown op or renderer)
-cannot succeed on a retry: the row is failed at once and logged at ERROR.
+- Nothing deliverable is given up: connection errors, timeouts, 5xx and 429 are retried with
+  capped, jittered back-off (Retry-After honoured for that one row) until ``give_up`` seconds
+  after the row was queued; only permanent errors fail a row at once.
+- Order per key: a row is claimed only when no earlier row with its ``order_key`` (its
+  channel) is still pending, so retries never overtake; a thread reply or an update waits for
+  the message it refers to (``bot.tx.ref``); of pending rows sharing a ``coalesce_key`` only the
+  newest is sent, so a burst of changes is one update.
+- Claims are short leases (``claimed_until``) renewed by a heartbeat: a replica that dies has
+  its rows taken over within seconds. ``sending_at`` is set by the claim, before any call, and
+  cleared when a failure shows the call did not happen, so a retry knows when an earlier try
+  may have gone through (a post is then looked up in the channel; a channel create adopts
+  the channel it finds by its name).
+- Two lanes: calls a user is waiting for (views.open, ephemeral replies) are claimed by their
+  own thread and never wait behind channel traffic. Calls to other systems (``targets``:
+  executor webhooks, GitHub) go out side by side on a small pool, and their temporary failures
+  are retried without giving up (an executor down for a while must not lose a request).
+- Messages that mirror state (a release announcement, an incident's pinned summary) are rendered
+  by a registered renderer at send time (``Op.RENDER``), so a burst of changes is one update.
+- A programming error (an unknown op or renderer, a payload the verb does not take) cannot
+  succeed on a retry: the row is failed at once and logged at ERROR.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from http.client import HTTPException
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from bot.clock import Clock
+from bot.errors import PermanentFailure, TemporaryFailure
 from bot.gateway import SlackCallFailed, SlackGateway
 from bot.ops import Op
-from bot.pacing import ChannelPacer
+from bot.outbox_claim import Claim, claim_rows
+from bot.pacing import SharedPacer
 from storage.db import session_scope
-from storage.models import OutboxMessage, SlackRef, table_of
+from storage.models import OutboxMessage, SlackRef
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
-BATCH_WINDOW = 0.1  # seconds
-PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
+BATCH_WINDOW = 0.02  # seconds: gather what commits meanwhile into one claim
+LEASE = timedelta(seconds=3)  # a dead replica's rows are free again this long after its last heartbeat
+HEARTBEAT = 1.0  # seconds between lease renewals
+MAX_BACKOFF = 60.0  # seconds, the longest wait between two tries of one row
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
 # A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
 Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
 # Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
 AfterSent = Callable[[Session, dict[str, Any], dict[str, Any]], None]
+# A target delivers one op to a system other than Slack; it raises TemporaryFailure or
+# PermanentFailure (bot.errors) and returns what may be stored under the row's store_as.
+Target = Callable[[dict[str, Any]], dict[str, Any]]
+QUEUE, FAST = "queue", "fast"
 # Errors in our own code or payloads: retrying cannot help.
 PROGRAMMING_ERRORS = (TypeError, KeyError, AttributeError)
+# The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
+_GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
+                            Op.PIN, Op.UPLOAD, Op.UPLOAD_PNG, Op.OPEN_VIEW, Op.PUBLISH_VIEW})
 
 
 @dataclass(frozen=True)
@@ -53,70 +81,63 @@ class RendererEntry:
     after_sent: AfterSent | None = None
 
 
-# The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
-_GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
-                            Op.PIN, Op.UPLOAD, Op.UPLOAD_PNG, Op.OPEN_VIEW, Op.PUBLISH_VIEW})
+def backoff(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try: Retry-After when the remote said, else capped full jitter."""
+    if retry_after is not None:
+        return max(0.0, retry_after) + random.uniform(0, 0.25)  # noqa: S311 (jitter, not a secret)
+    ceiling = min(MAX_BACKOFF, 0.5 * 2 ** min(attempts, 16))
+    return random.uniform(ceiling / 2, ceiling)  # noqa: S311
 
 
-Target = Callable[[dict[str, Any]], dict[str, Any]]
+def classify(error: Exception) -> tuple[bool, str, float | None]:
+    """(permanent?, what to record, Retry-After) for an exception a delivery raised."""
+    if isinstance(error, SlackCallFailed):
+        return error.permanent, error.error, error.retry_after
+    if isinstance(error, TemporaryFailure):
+        return False, error.error, error.retry_after
+    if isinstance(error, PermanentFailure):
+        return True, error.error, None
+    if isinstance(error, OSError | HTTPException):  # refused, reset, timed out
+        return False, f"unreachable: {type(error).__name__}", None
+    # A programming error (a bad argument, a missing key, an unknown op): trying again repeats it.
+    return True, f"{type(error).__name__}: {error}"[:500], None
 
 
-class TargetFailed(Exception):
-    """A non-Slack delivery failed; ``permanent`` ones are not retried."""
-
-    def __init__(self, error: str, *, permanent: bool) -> None:
-        super().__init__(error)
-        self.error = error
-        self.permanent = permanent
-
-
-class _Unresolved(Exception):
-    """A referenced message has not been posted yet."""
-
-
-def _ref_keys(value: Any) -> list[str]:
-    """The SlackRef keys a payload refers to."""
-    if isinstance(value, dict):
-        if set(value) == {"$ref", "field"}:
-            return [value["$ref"]]
-        return [k for v in value.values() for k in _ref_keys(v)]
-    if isinstance(value, list):
-        return [k for v in value for k in _ref_keys(v)]
-    return []
-
-
-def _resolve(value: Any, refs: dict[str, SlackRef]) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"$ref", "field"}:
-            found = getattr(refs.get(value["$ref"]), value["field"], None)
-            if found is None:
-                raise _Unresolved(value["$ref"])
-            return found
-        return {k: _resolve(v, refs) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, refs) for v in value]
-    return value
+def did_not_happen(error: str) -> bool:
+    """True when a failed call surely had no effect: refused before it was made, rate limited,
+    or answered ok=false. A timeout or a 5xx (a gateway may have passed it on) leaves doubt."""
+    if error == "ratelimited" or error == "unreachable: ConnectionRefusedError":
+        return True
+    return not error.startswith(("http_", "unreachable"))
 
 
 class OutboxSender:
-    """A background thread per process that drains the outbox."""
+    """Background threads per process that drain the outbox: one per lane, plus a heartbeat."""
 
     def __init__(self, engine: Any, gateway: SlackGateway, clock: Clock, *, batch: int = 50,
-                 pacer: ChannelPacer | None = None) -> None:
+                 pacer: SharedPacer | None = None, give_up: float = 86400.0,
+                 lanes: tuple[str, ...] = (QUEUE, FAST)) -> None:
         self.engine = engine
         self.pacer = pacer
         self.gateway = gateway
         self.clock = clock
         self.batch = batch
+        self.give_up = timedelta(seconds=give_up)
+        self.lanes = lanes
+        self.worker_id = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.renderers: dict[str, RendererEntry] = {}
-        # Non-Slack ops (executor webhooks, GitHub): op -> deliver(args) -> result. Consulted
-        # before the Slack gateway; they raise TargetFailed, and are retried without giving up
-        # on temporary failures (an executor that is down for a while must not lose a request).
+        # Non-Slack ops (Op.WEBHOOK, Op.GITHUB): op -> deliver(args) -> result, registered by
+        # the composition root.
         self.targets: dict[str, Target] = {}
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="warroom-outbox-target")
-        self._wake = threading.Event()
+        self._wake = {lane: threading.Event() for lane in (QUEUE, FAST)}
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # Rows a drain pass holds right now: only these leases are renewed, so a row a
+        # failed pass let go of is free again when its lease runs out.
+        self._held: set[int] = set()
+        self._tried: set[int] = set()  # of those, the ones whose call has started
+        self._held_lock = threading.Lock()
 
     def register_renderer(self, name: str, render: Renderer, *, after_sent: AfterSent | None = None) -> None:
         """Make ``tx.slack.render(name, ...)`` rows deliverable (the composition root calls this)."""
@@ -124,172 +145,190 @@ class OutboxSender:
             raise ValueError(f"renderer {name!r} is registered already")
         self.renderers[name] = RendererEntry(render, after_sent)
 
-    def kick(self) -> None:
-        """Wake the sender: new rows were committed."""
-        self._wake.set()
+    def kick(self, fast: bool | None = None) -> None:
+        """Wake the sender: new rows were committed (``fast``: only a fast-lane row among them
+        wakes that lane; None wakes both)."""
+        self._wake[QUEUE].set()
+        if fast is None or fast:
+            self._wake[FAST].set()
 
     def start(self) -> None:
-        """Start the sender thread."""
+        """Start a thread per lane and the lease heartbeat."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="warroom-outbox", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._loop, args=(lane,), name=f"warroom-outbox-{lane}",
+                                          daemon=True) for lane in self.lanes]
+        self._threads.append(threading.Thread(target=self._heartbeat, name="warroom-outbox-lease", daemon=True))
+        for thread in self._threads:
+            thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the call in flight."""
+        """Finish the call in flight, then hand every unsent claim back (a drain)."""
         self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(timeout)
+        self.kick()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._threads = []
+        try:
+            self.release_claims()
+        except Exception:  # the leases run out on their own
+            log.warning("could not release outbox claims", exc_info=True)
 
-    def _loop(self) -> None:
+    def release_claims(self) -> int:
+        """Free the rows this sender claimed but did not send: another replica takes them at once."""
+        with session_scope(self.engine, background=True) as s:
+            return int(s.connection().execute(update(OutboxMessage).where(
+                col(OutboxMessage.claimed_by) == self.worker_id, col(OutboxMessage.sent_at).is_(None))
+                .values(claimed_until=None, claimed_by=None)).rowcount or 0)
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT):
+            try:
+                self.renew()
+            except Exception:  # the database is away: the loops reconnect, so does this
+                log.warning("outbox lease renewal failed", exc_info=True)
+
+    def renew(self) -> None:
+        """Extend the leases of every row this sender holds."""
+        with self._held_lock:
+            held = sorted(self._held)
+        if not held:
+            return
+        now = self.clock.now()
+        with session_scope(self.engine, background=True) as s:
+            s.execute(update(OutboxMessage).where(
+                col(OutboxMessage.id).in_(held), col(OutboxMessage.claimed_by) == self.worker_id,
+                col(OutboxMessage.sent_at).is_(None)).values(claimed_until=now + LEASE))
+
+    def _loop(self, lane: str) -> None:
         next_sweep = time.monotonic() + SWEEP_EVERY
+        pause = 0.25
         while not self._stop.is_set():
             try:
-                if time.monotonic() >= next_sweep:
+                if lane == QUEUE and time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY
                     self.sweep()
-                busy = self.drain_once()
-            except Exception:  # keep the thread alive; the rows stay pending
-                log.exception("outbox pass failed")
+                busy = self.drain_once(lane)
+                pause = 0.25
+            except Exception:  # the database is unreachable, say: back off and reconnect
+                log.warning("outbox %s pass failed; retrying in %.1fs", lane, pause, exc_info=True)
                 busy = False
+                self._stop.wait(pause)
+                pause = min(pause * 2, 5.0)
             if not busy:
-                if self._wake.wait(0.25):
-                    # Gather what commits in the next few ms into one pass: under load that
-                    # is one claim per batch instead of one per request.
+                if self._wake[lane].wait(0.25) and lane == QUEUE:
+                    # Gather what commits in the next few ms into one pass.
                     time.sleep(BATCH_WINDOW)
-                self._wake.clear()
+                self._wake[lane].clear()
 
-    def drain_once(self) -> bool:
-        """Send what is due now; True when anything was sent (so there may be more to do)."""
-        ready = self._claim()
-        # Requests to other systems go out side by side, so one slow executor (or a burst of
-        # them) does not hold up the Slack calls behind it, nor each other.
-        remote = [self._pool.submit(self._deliver, *row) for row in ready if row[1] in self.targets]
-        for row in ready:
-            if row[1] not in self.targets:
-                self._deliver(*row)
-        for future in remote:
-            future.result()
-        return bool(ready)
-
-    def _deliver(self, row_id: int, op: str, args: dict[str, Any]) -> None:
-        result: dict[str, Any] | None = None
-        error: Exception | None = None
+    def drain_once(self, lane: str = QUEUE) -> bool:
+        """Send what is due now in ``lane``; True when anything was claimed (there may be more)."""
+        claimed = claim_rows(self.engine, self.clock.now(), fast=lane == FAST, batch=self.batch,
+                             worker=self.worker_id, lease=LEASE, pacer=None if lane == FAST else self.pacer,
+                             give_up=self.give_up)
+        ids = {c.id for c in claimed}
+        with self._held_lock:
+            self._held |= ids
         try:
-            call = self._render_one(op, args)
-            if call is not None:
-                result = self._verb(call[0])(**call[1])
-        except Exception as exc:  # recorded on the row; connection trouble is retried
-            error = exc
-        self._record(row_id, result, error)
+            # Requests to other systems go out side by side, so one slow executor does not
+            # hold up the Slack calls behind it, nor each other.
+            remote = [self._pool.submit(self._deliver, c) for c in claimed if c.op in self.targets]
+            for claim in claimed:
+                if self._stop.is_set() and lane == QUEUE:
+                    break  # draining: the rest is released to another replica
+                if claim.op not in self.targets:
+                    self._deliver(claim)
+            for future in remote:
+                future.result()
+        finally:
+            with self._held_lock:
+                untried = sorted(ids - self._tried)
+                self._held -= ids
+                self._tried -= ids
+            if untried and self._stop.is_set():
+                self._hand_back(untried)
+        return bool(claimed)
 
-    def _verb(self, op: str) -> Callable[..., dict[str, Any]]:
+    def _hand_back(self, ids: list[int]) -> None:
+        """Release rows claimed but never tried (a drain): no call was made, so none is in doubt."""
+        with session_scope(self.engine, background=True) as s:
+            s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(ids),
+                                                  col(OutboxMessage.claimed_by) == self.worker_id,
+                                                  col(OutboxMessage.sent_at).is_(None))
+                      .values(sending_at=None, claimed_until=None, claimed_by=None))
+
+    def _deliver(self, claim: Claim) -> None:
+        with self._held_lock:
+            self._tried.add(claim.id)
+        call = self._render_one(claim)
+        if call is None:
+            return
+        op, args = call
+        if op == Op.CREATE_CHANNEL and claim.tried_before:
+            args = {**args, "adopt": True}
+        try:
+            result = self._already_posted(claim, op, args) or self._call(op, args)
+            error: Exception | None = None
+        except Exception as exc:  # classified and recorded on the row
+            result, error = None, exc
+        self._record(claim, result, error)
+
+    def _already_posted(self, claim: Claim, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
+        """After a try whose outcome is unknown (a crash or timeout mid-call), look in the
+        channel before posting again: Slack cannot dedupe chat.postMessage for us."""
+        if not claim.tried_before or op != Op.POST or claim.sending_at is None:
+            return None
+        channel, text = args.get("channel"), args.get("text")
+        if not isinstance(channel, str) or not isinstance(text, str):
+            return None
+        ts = self.gateway.find_posted(channel, text, claim.sending_at.timestamp(), args.get("thread_ts"))
+        if ts is None:
+            return None
+        log.info("outbox %s was posted before its sender stopped; not posting it again", claim.id)
+        return {"channel": channel, "ts": ts}
+
+    def _call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         target = self.targets.get(op)
         if target is not None:
-            return lambda **args: target(args)
+            return target(args)
         if op not in _GATEWAY_VERBS:
             raise KeyError(f"unknown outbox op {op!r}")
         verb: Callable[..., dict[str, Any]] = getattr(self.gateway, op)
-        return verb
+        return verb(**args)
 
-    def _render_one(self, op: str, args: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-        if op != Op.RENDER:
-            return op, args
-        entry = self.renderers[args["renderer"]]
-        with Session(self.engine, expire_on_commit=False) as s:
-            call = entry.render(s, {k: v for k, v in args.items() if k != "renderer"})
-        return (str(call[0]), call[1]) if call is not None else None
-
-    def _claim(self) -> list[tuple[int, str, dict[str, Any]]]:
-        """Take the due rows: decide while only reading, then write the outcome in bulk.
-
-        Superseded updates are dropped, rows whose reference is not posted yet are parked
-        until it is (see _store), paced rows get a later not_before, the rest are claimed.
-        The write lock is held for a few bulk statements only, never for the reading.
-        """
-        now = self.clock.now()
-        table = table_of(OutboxMessage)
-        with Session(self.engine) as s:
-            rows = list(s.execute(
-                select(table.c.id, table.c.op, table.c.payload, table.c.coalesce_key, table.c.created_at)
-                # Spelled as the partial index ix_outbox_due is, so the planner uses it.
-                .where(table.c.sent_at.is_(None), table.c.failed == False,  # noqa: E712
-                       table.c.not_before <= now,
-                       or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
-                .order_by(table.c.not_before, table.c.id).limit(self.batch)))
-            keys = {k for row in rows for k in _ref_keys(row.payload)}
-            found = list(s.execute(select(SlackRef).where(col(SlackRef.key).in_(keys))).scalars()) if keys else []
-            refs: dict[str, SlackRef] = {r.key: r for r in found}
-        newest: dict[str, int] = {}
-        for row in rows:
-            if row.coalesce_key:
-                newest[row.coalesce_key] = max(newest.get(row.coalesce_key, 0), row.id)
-        superseded, parked, paced, ready = [], [], [], []
-        for row in rows:
-            if row.coalesce_key and row.id < newest[row.coalesce_key]:
-                superseded.append(row.id)
-                continue
-            try:
-                args = _resolve(row.payload, refs)
-            except _Unresolved as missing:
-                parked.append({"rid": row.id, "key": str(missing), "late": now - row.created_at > PARKED})
-                continue
-            wait = self.pacer.delay(row.id, row.op, args.get("channel")) if self.pacer else 0.0
-            if wait > 0:
-                paced.append({"rid": row.id, "nb": now + timedelta(seconds=wait)})
-            else:
-                ready.append((row.id, row.op, args))
-        if not rows:
-            return []
-        return self._apply_claim(now, superseded, parked, paced, ready)
-
-    def _apply_claim(self, now: datetime, superseded: list[int], parked: list[dict[str, Any]],
-                     paced: list[dict[str, Any]], ready: list[tuple[int, str, dict[str, Any]]],
-                     ) -> list[tuple[int, str, dict[str, Any]]]:
-        table = table_of(OutboxMessage)
-        # Only rows nobody else claimed meanwhile (another replica) are touched.
-        free = and_(table.c.sent_at.is_(None), or_(table.c.claimed_until.is_(None), table.c.claimed_until < now))
-        rid: BindParameter[int] = bindparam("rid")
-        with session_scope(self.engine) as s:
-            conn = s.connection()
-            if superseded:
-                conn.execute(update(table).where(table.c.id.in_(superseded), free)
-                             .values(sent_at=now, last_error="superseded"))
-            if parked:
-                posted = select(col(SlackRef.key)).where(col(SlackRef.key) == bindparam("key")).exists()
-                conn.execute(update(table).where(table.c.id == rid, free, ~posted).values(
-                    waits_for=bindparam("key"), not_before=now + PARKED), parked)
-                late = [p["rid"] for p in parked if p["late"]]
-                if late:
-                    conn.execute(update(table).where(table.c.id.in_(late))
-                                 .values(failed=True, last_error="what it refers to was never posted"))
-            if paced:
-                conn.execute(update(table).where(table.c.id == rid, free).values(not_before=bindparam("nb")), paced)
-            if not ready:
-                return []
-            won = set(conn.execute(update(table).where(table.c.id.in_([r[0] for r in ready]), free)
-                                   .values(claimed_until=now + timedelta(seconds=60))
-                                   .returning(table.c.id)).scalars())
-        return [r for r in ready if r[0] in won]
+    def _render_one(self, claim: Claim) -> tuple[str, dict[str, Any]] | None:
+        if claim.op != Op.RENDER:
+            return claim.op, claim.args
+        try:
+            entry = self.renderers[claim.args["renderer"]]
+            with Session(self.engine, expire_on_commit=False) as s:
+                call = entry.render(s, {k: v for k, v in claim.args.items() if k != "renderer"})
+        except Exception as exc:  # an unknown renderer or a payload it cannot read: failed at once
+            self._record(claim, None, exc)
+            return None
+        if call is None:
+            self._record(claim, None, None)
+            return None
+        return str(call[0]), call[1]
 
     def sweep(self) -> None:
         """Housekeeping: wake parked rows whose message exists (a ref another replica stored
         while the row was being parked), and drop rows sent more than KEEP_SENT ago."""
         now = self.clock.now()
-        with session_scope(self.engine) as s:
+        with session_scope(self.engine, background=True) as s:
             s.execute(update(OutboxMessage)
                       .where(col(OutboxMessage.waits_for).in_(select(col(SlackRef.key))),
                              col(OutboxMessage.sent_at).is_(None))
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))
 
-    def _record(self, row_id: int, result: dict[str, Any] | None, error: Exception | None) -> None:
+    def _record(self, claim: Claim, result: dict[str, Any] | None, error: Exception | None) -> None:
         now = self.clock.now()
-        with session_scope(self.engine) as s:
-            row = s.get(OutboxMessage, row_id)
-            if row is None:
+        with session_scope(self.engine, background=True) as s:
+            row = s.get(OutboxMessage, claim.id)
+            if row is None or row.sent_at is not None:
                 return
-            row.claimed_until = None
+            row.claimed_until, row.claimed_by = None, None
             if error is None:
                 row.sent_at = now
                 if row.op in self.targets and "secret" in row.payload:
@@ -302,21 +341,22 @@ class OutboxSender:
                     entry.after_sent(s, row.payload, result)
                 return
             row.attempts += 1
-            known = error if isinstance(error, (SlackCallFailed, TargetFailed)) else None
-            row.last_error = known.error if known else type(error).__name__
+            permanent, row.last_error, retry_after = classify(error)
             if isinstance(error, PROGRAMMING_ERRORS):
-                # A bug, not Slack: trying again would fail the same way for minutes.
-                row.failed, row.last_error = True, f"{type(error).__name__}: {error}"[:1000]
+                # A bug, not the remote: trying again would fail the same way.
                 log.error("outbox %s %s cannot be sent (programming error); failed: %s", row.id, row.op,
                           row.last_error, exc_info=error)
-                return
-            permanent = known is not None and known.permanent
-            if permanent or (row.attempts >= MAX_ATTEMPTS and row.op not in self.targets):
+            if did_not_happen(row.last_error or ""):
+                row.sending_at = None  # no retry needs to wonder whether this try went through
+            # An executor that is down for a day still gets its request: targets never give up.
+            if permanent or (now - row.created_at >= self.give_up and row.op not in self.targets):
                 row.failed = True
-                log.warning("giving up on outbox %s %s: %s", row.id, row.op, row.last_error)
+                log.warning("giving up on outbox %s %s after %d tries: %s", row.id, row.op, row.attempts,
+                            row.last_error)
             else:
-                row.not_before = now + timedelta(seconds=min(2 ** row.attempts, 300))
-                log.info("outbox %s %s failed (%s); retrying", row.id, row.op, row.last_error)
+                wait = backoff(row.attempts, retry_after)
+                row.not_before = now + timedelta(seconds=wait)
+                log.info("outbox %s %s failed (%s); next try in %.1fs", row.id, row.op, row.last_error, wait)
 
     def _store(self, s: Session, key: str, result: dict[str, Any]) -> None:
         existing = s.get(SlackRef, key)
@@ -330,3 +370,25 @@ class OutboxSender:
         s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
                                               col(OutboxMessage.sent_at).is_(None))
                   .values(waits_for=None, not_before=self.clock.now()))
+
+
+def failed_rows(engine: Any, limit: int = 100) -> list[OutboxMessage]:
+    """Rows given up on, newest first (what `warroom outbox list --failed` shows)."""
+    from sqlmodel import select
+
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.exec(select(OutboxMessage).where(col(OutboxMessage.failed).is_(True))
+                           .order_by(col(OutboxMessage.id).desc()).limit(limit)))
+
+
+def retry_failed(engine: Any, now: datetime, ids: list[int] | None = None) -> int:
+    """Put failed rows back in the queue (all of them when ``ids`` is None); returns how many.
+
+    Each gets a fresh give-up window, counted from now.
+    """
+    stmt = update(OutboxMessage).where(col(OutboxMessage.failed).is_(True), col(OutboxMessage.sent_at).is_(None))
+    if ids is not None:
+        stmt = stmt.where(col(OutboxMessage.id).in_(ids))
+    with session_scope(engine) as s:
+        return int(s.connection().execute(stmt.values(failed=False, attempts=0, not_before=now, created_at=now,
+                                         claimed_until=None, claimed_by=None, waits_for=None)).rowcount or 0)

@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 from sqlalchemy import insert, update
 from sqlmodel import Session
 
-from bot.ops import Op
+from bot.ops import FAST, Op, order_key
 from storage.models import OutboxMessage, table_of
 
 # A placeholder for a value of another queued call's result, filled when this row is sent.
@@ -32,9 +32,10 @@ def ref(key: str, field: str = "ts") -> Ref:
 
 def outbox_row(now: datetime, op: Op, payload: dict[str, Any], *, store_as: str | None = None,
                coalesce: str | None = None, delay: float = 0) -> dict[str, Any]:
-    """The values of one pending outbox row."""
+    """The values of one pending outbox row (its order key and lane follow from op and payload)."""
     return {"op": str(op), "payload": payload, "store_as": store_as, "coalesce_key": coalesce, "attempts": 0,
-            "created_at": now, "not_before": now + timedelta(seconds=delay), "failed": False}
+            "created_at": now, "not_before": now + timedelta(seconds=delay), "failed": False,
+            "order_key": order_key(op, payload), "fast": op in FAST}
 
 
 def session_sink(session: Session) -> Sink:
@@ -62,10 +63,11 @@ class SlackPort:
         self._sink(outbox_row(self._now, op, payload, store_as=store_as, coalesce=coalesce, delay=delay))
 
     def post(self, channel: Channel, text: str, blocks: Blocks | None = None, thread_ts: str | Ref | None = None,
-             *, store_as: str | None = None, delay: float = 0) -> None:
-        """chat.postMessage (a thread reply when ``thread_ts`` is given)."""
+             *, store_as: str | None = None, coalesce: str | None = None, delay: float = 0) -> None:
+        """chat.postMessage (a thread reply when ``thread_ts`` is given); of pending posts with one
+        ``coalesce`` key only the newest goes out (a status update queued while Slack was down)."""
         self._queue(Op.POST, _args(channel=channel, text=text, blocks=blocks, thread_ts=thread_ts),
-                    store_as=store_as, delay=delay)
+                    store_as=store_as, coalesce=coalesce, delay=delay)
 
     def update(self, channel: Channel, ts: str | Ref, text: str, blocks: Blocks | None = None, *,
                coalesce: str | None = None) -> None:

@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # With a folder, every release and incident is also kept there as a Markdown note.
     vault_dir: str | None = Field(default=None, alias="WARROOM_VAULT_DIR")
     scheduler_tick: float = Field(default=1.0, gt=0, alias="WARROOM_SCHEDULER_TICK")
+    # Every replica together: calls per second to the whole workspace, and its burst.
+    workspace_rate: float = Field(default=20.0, gt=0, alias="WARROOM_SLACK_WORKSPACE_RATE")
+    workspace_burst: int = Field(default=100, ge=1, alias="WARROOM_SLACK_WORKSPACE_BURST")
+    # Seconds a queued call is retried (Slack down, 429s) before it is marked failed.
+    outbox_give_up: float = Field(default=86400.0, gt=0, alias="WARROOM_OUTBOX_GIVE_UP")
+    # Seconds the ack path waits for the database before answering "cannot reach its database".
+    db_timeout: float = Field(default=1.5, gt=0, le=10, alias="WARROOM_DB_TIMEOUT")
     github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
     # The base of the callback URLs handed to executors (how they reach this bot).
     public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")

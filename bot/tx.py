@@ -13,14 +13,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, insert, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from bot.clock import Clock
-from bot.errors import Conflict
+from bot.errors import Conflict, DatabaseUnavailable
 from bot.ops import Op
-from bot.outbox_port import SlackPort, outbox_row
+from bot.outbox_port import SlackPort
+from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
 from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
@@ -118,47 +120,87 @@ class Tx:
 
     def finish(self) -> None:
         """Write the buffered rows; called just before commit."""
-        for model, rows in ((AuditEntry, self._audit), (OutboxMessage, self._outbox)):
-            if rows:
-                self.session.connection().execute(insert(table_of(model)), rows)
+        conn = self.session.connection()
+        audit = insert(table_of(AuditEntry))
+        outbox = insert(table_of(OutboxMessage))
+        if self._audit and self._outbox and conn.dialect.name == "postgresql":
+            # One round trip for both: a data-modifying CTE.
+            conn.execute(outbox.values(self._outbox).add_cte(audit.values(self._audit).cte("audit_rows")))
+            return
+        if self._audit:
+            conn.execute(audit, self._audit)
+        if self._outbox:
+            conn.execute(outbox, self._outbox)
 
 
 class Database:
     """Opens transactions, retries lost compare-and-set races, wakes the sender."""
 
-    def __init__(self, engine: Engine, clock: Clock, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock, on_commit: Callable[[bool], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.on_commit = on_commit
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def transaction(self, *, background: bool = False) -> Iterator[Tx]:
         """A single transaction; queued messages are released after it commits."""
-        with session_scope(self.engine) as session:
+        with session_scope(self.engine, background=background) as session:
             tx = Tx(session, self.clock.now())
             yield tx
             tx.finish()
         if tx.queued and self.on_commit:
-            self.on_commit()
+            # Which lane to wake: a form or ephemeral reply (fast), or channel traffic.
+            self.on_commit(any(row["fast"] for row in tx._outbox))
 
-    def run(self, work: Callable[[Tx], T], *, attempts: int = 8) -> T:
-        """Run ``work`` in a transaction, again from the top when a concurrent writer won."""
+    def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False) -> T:
+        """Run ``work`` in a transaction, again from the top when a concurrent writer won.
+
+        ``background``: due work no user waits for (on SQLite, requests go first).
+        """
         for attempt in range(attempts):
             try:
-                with self.transaction() as tx:
+                with self.transaction(background=background) as tx:
                     return work(tx)
-            except (Conflict, OperationalError) as exc:
-                if attempt == attempts - 1:
-                    raise Conflict("too many concurrent changes; try again") from exc
-                log.debug("retrying after %s", type(exc).__name__)
-                time.sleep(0.005 * (attempt + 1))
             except IntegrityError as exc:
                 # A unique key lost a race: for idempotency keys that means a duplicate.
                 if "processed_request" in str(exc.orig) or "uq_approval" in str(exc.orig):
                     raise Duplicate(str(exc.orig)) from exc
                 if attempt == attempts - 1:
                     raise
+            except (DBAPIError, SQLAlchemyTimeoutError) as exc:
+                if self.unreachable(exc):
+                    if attempt == 0 and getattr(exc, "connection_invalidated", False):
+                        continue  # a pooled connection died (a restart): one more try on a fresh one
+                    raise DatabaseUnavailable() from exc
+                if not isinstance(exc, OperationalError):
+                    raise
+                if attempt == attempts - 1:  # SQLite busy for too long: another writer
+                    raise Conflict("too many concurrent changes; try again") from exc
+                time.sleep(0.005 * (attempt + 1))
+            except Conflict as exc:
+                if attempt == attempts - 1:
+                    raise Conflict("too many concurrent changes; try again") from exc
+                log.debug("retrying after %s", type(exc).__name__)
+                time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def unreachable(self, exc: BaseException) -> bool:
+        """True when ``exc`` means the database cannot be reached, not that a statement failed."""
+        if isinstance(exc, SQLAlchemyTimeoutError) or getattr(exc, "connection_invalidated", False):
+            return True
+        if self.engine.dialect.name != "postgresql" or not isinstance(exc, OperationalError):
+            return False
+        text = str(getattr(exc, "orig", exc)).lower()
+        return any(w in text for w in ("connect", "server closed", "terminating", "timeout", "timed out"))
+
+    def ping(self) -> str | None:
+        """None when the database answers; else why not (for /readyz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # reported, not raised: readiness is a yes/no question
+            return f"database unreachable: {type(exc).__name__}"
+        return None
 
     def read(self) -> Session:
         """A session for reads (use as a context manager)."""

@@ -22,12 +22,13 @@ from bot.errors import (
     WarroomError,
 )
 from bot.ids import query_limit
+from bot.outbox import failed_rows
 from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope
 from bot.tx import Duplicate, Origin
 from handlers import incident_api, metrics_api, openapi, write_api
-from storage.models import Deployment
+from storage.models import Deployment, OutboxMessage
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -66,6 +67,15 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
         "created_at": r.created_at.isoformat(), "updated_at": r.updated_at.isoformat(),
         "production_at": r.production_at.isoformat() if r.production_at else None,
         "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+    }
+
+
+def outbox_json(row: OutboxMessage) -> dict[str, Any]:
+    """An outbox row as the API shows it (its payload stays private: it may hold user text)."""
+    return {
+        "id": row.id, "op": row.op, "order_key": row.order_key, "attempts": row.attempts,
+        "last_error": row.last_error, "failed": row.failed, "created_at": row.created_at.isoformat(),
+        "sent_at": row.sent_at.isoformat() if row.sent_at else None,
     }
 
 
@@ -126,6 +136,13 @@ def routes(services: Services) -> list[BaseRoute]:
              "reason": e.reason, "source": e.source, "request_id": e.request_id, "detail": e.detail}
             for e in entries]}
 
+    def list_outbox(request: Request) -> Any:
+        state = request.query_params.get("state", "failed")
+        if state != "failed":
+            raise UsageError("state must be 'failed' (the rows given up on)")
+        limit = query_limit(request.query_params.get("limit"), default=100, most=1000)
+        return {"outbox": [outbox_json(row) for row in failed_rows(services.db.engine, limit)]}
+
     def list_deployments(request: Request) -> Any:
         since = request.query_params.get("since")
         try:
@@ -155,6 +172,7 @@ def routes(services: Services) -> list[BaseRoute]:
     out += [
         Route("/deployments", guarded(services, list_deployments), methods=["GET"]),
         Route("/releases/{version}/promote", guarded(services, promote, Scope.RELEASES_WRITE), methods=["POST"]),
+        Route("/outbox", guarded(services, list_outbox), methods=["GET"]),
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),
         Route("/releases/{version}/audit", guarded(services, release_audit), methods=["GET"]),

@@ -8,7 +8,7 @@ from typing import Any
 
 from slack_bolt import App, BoltResponse
 
-from bot.errors import WarroomError
+from bot.errors import DatabaseUnavailable, WarroomError
 from bot.services import Services
 from bot.tx import Duplicate
 
@@ -24,6 +24,12 @@ def reply_for(error: Exception, body: dict[str, Any], services: Services) -> Bol
     """The response for ``error`` raised while handling ``body``."""
     if isinstance(error, Duplicate):
         return BoltResponse(status=200, body="")  # a re-delivery: already applied
+    if not isinstance(error, WarroomError) and services.db.unreachable(error):
+        error = DatabaseUnavailable()
+    if isinstance(error, DatabaseUnavailable) and body.get("type") == "block_actions":
+        # No outbox without the database: answer through the click's response_url directly.
+        services.gateway.respond_later(body.get("response_url"), f":warning: {error.message}")
+        return BoltResponse(status=200, body="")
     if isinstance(error, WarroomError):
         message = error.message
     else:

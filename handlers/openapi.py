@@ -149,6 +149,11 @@ def document() -> dict[str, Any]:
         "/api/events": {"get": _api({"summary": "Inbound deliveries, newest first", "parameters": [
             _query("matched", {"type": "string", "enum": ["true", "false"]}), limit],
             "responses": _answers(200, 400, 401)})},
+        "/api/outbox": {"get": _api({"summary": "Outgoing calls given up on, newest first (not their payloads)",
+                                     "parameters": [_query("state", {"type": "string", "enum": ["failed"]}),
+                                                    _query("limit", {"type": "integer", "minimum": 1,
+                                                                     "maximum": 1000})],
+                                     "responses": _answers(200, 400, 401)})},
         "/api/incidents": {"get": _api({"summary": "Incidents, newest first", "parameters": [
             limit, _query("open", {"type": "string"})], "responses": _answers(200, 400, 401)})},
         "/api/incidents/{id}": {"get": _api({"summary": "One incident with its timeline",

@@ -27,6 +27,7 @@ from bot.ids import ascii_digits
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 WINDOW_SECONDS = 300  # Slack's replay window
+MAX_ID = 32  # the longest user or channel ID stored (storage.models)
 
 
 class Malformed(Exception):
@@ -98,6 +99,13 @@ def _str(container: Any, key: str, where: str, *, optional: bool = False) -> Non
         raise Malformed(f"{where}{key} must be a string")
 
 
+def _slack_id(container: Any, key: str, where: str) -> None:
+    # Slack's user and channel IDs are short; a longer one is not Slack's and would not fit
+    # the 32-character columns they are stored in.
+    if len(container[key]) > MAX_ID:
+        raise Malformed(f"{where}{key} is not a Slack ID (longer than {MAX_ID} characters)")
+
+
 def _dict(container: Any, key: str, where: str, *, optional: bool = False) -> Any:
     value = container.get(key)
     if value is None and optional:
@@ -121,12 +129,15 @@ def check_shape(body: dict[str, Any]) -> None:
         for key in ("command", "channel_id", "user_id", "trigger_id"):
             _str(body, key, "")
         _str(body, "text", "", optional=True)
+        _slack_id(body, "user_id", "")
+        _slack_id(body, "channel_id", "")
         return
     kind = body.get("type")
     if not isinstance(kind, str):
         raise Malformed("a payload needs a type (or a slash command its command)")
     if kind in ("block_actions", "view_submission", "view_closed", "shortcut", "message_action"):
         _str(_dict(body, "user", ""), "id", "user.")
+        _slack_id(body["user"], "id", "user.")
         _str(body, "trigger_id", "", optional=kind == "view_closed")
         _dict(body, "channel", "", optional=True)
         _dict(body, "container", "", optional=True)

@@ -22,8 +22,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create the engine for ``url`` with the settings each backend needs."""
+def make_engine(url: str, *, timeout: float = 5.0) -> Engine:
+    """Create the engine for ``url`` with the settings each backend needs.
+
+    ``timeout`` bounds how long a request waits to connect (PostgreSQL) or for a pooled
+    connection, so an unreachable database is reported within Slack's 3 s ack window.
+    """
     url = normalize_url(url)
     if url.startswith("sqlite"):
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
@@ -32,7 +36,23 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, **kwargs)
         _sqlite_pragmas(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # No pre-ping (a round trip per request): a connection the server dropped fails once,
+    # SQLAlchemy invalidates the pool, and Database.run retries on a fresh one.
+    engine = create_engine(url, pool_size=10, max_overflow=10, pool_timeout=timeout, pool_recycle=1800,
+                         connect_args={"connect_timeout": max(1, round(timeout)),
+                                       # Keep-alives notice a vanished server within seconds.
+                                       "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                                       "keepalives_count": 2})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # A process frozen or cut off mid-transaction must not hold its row locks for ever
+        # (the other replicas' claims would wait on them).
+        with dbapi_conn.cursor() as cur:
+            cur.execute("SET idle_in_transaction_session_timeout = 30000")
+        dbapi_conn.commit()
+
+    return engine
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -63,21 +83,57 @@ def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-_write_locks: dict[int, threading.Lock] = {}
+class _WriterGate:
+    """One writer at a time, requests first: a background writer (the outbox sender, due
+    work) waits while any request is waiting, so it never holds up an ack for long."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent = 0
+
+    @contextmanager
+    def hold(self, background: bool) -> Iterator[None]:
+        """Hold the gate for one transaction."""
+        with self._cond:
+            if not background:
+                self._urgent += 1
+            try:
+                while self._busy or (background and self._urgent):
+                    self._cond.wait()
+            finally:
+                if not background:
+                    self._urgent -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
 
-def _write_lock(engine: Engine) -> AbstractContextManager[Any]:
-    # SQLite has one writer at a time; queueing writers of this process on a Python lock
-    # keeps them out of SQLite's busy handler, which sleeps in steps of up to 100 ms.
+_gates: dict[int, _WriterGate] = {}
+_gates_lock = threading.Lock()
+
+
+def _write_lock(engine: Engine, background: bool) -> AbstractContextManager[Any]:
+    # SQLite has one writer at a time; queueing writers of this process here keeps them out
+    # of SQLite's busy handler, which sleeps in steps of up to 100 ms.
     if engine.dialect.name != "sqlite":
         return nullcontext()
-    return _write_locks.setdefault(id(engine), threading.Lock())
+    with _gates_lock:
+        gate = _gates.setdefault(id(engine), _WriterGate())
+    return gate.hold(background)
 
 
 @contextmanager
-def session_scope(engine: Engine) -> Iterator[Session]:
-    """One write transaction: commit on success, roll back on any error."""
-    with _write_lock(engine), \
+def session_scope(engine: Engine, *, background: bool = False) -> Iterator[Session]:
+    """One write transaction: commit on success, roll back on any error.
+
+    ``background``: work no user waits for; on SQLite it lets waiting requests go first.
+    """
+    with _write_lock(engine, background), \
             Session(engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False) as session:
         try:
             yield session

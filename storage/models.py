@@ -113,7 +113,11 @@ class OutboxMessage(SQLModel, table=True):
     # cheap however many sent rows the table holds.
     __table_args__ = (Index("ix_outbox_due", "not_before", "id",
                             sqlite_where=text("sent_at IS NULL AND failed = 0"),
-                            postgresql_where=text("sent_at IS NULL AND failed = false")),)
+                            postgresql_where=text("sent_at IS NULL AND failed = false")),
+                      # "Is an earlier row of this channel still pending?" asked once per candidate.
+                      Index("ix_outbox_order", "order_key", "id",
+                            sqlite_where=text("sent_at IS NULL AND failed = 0"),
+                            postgresql_where=text("sent_at IS NULL AND failed = false")))
     id: int | None = Field(default=None, primary_key=True)
     op: str = Field(max_length=32)
     payload: dict[str, Any] = _json(dict)
@@ -130,6 +134,23 @@ class OutboxMessage(SQLModel, table=True):
     claimed_until: datetime | None = _ts(nullable=True)
     sent_at: datetime | None = _ts(nullable=True)
     failed: bool = Field(default=False)
+    # Rows with one order key go out in id order (a channel, or target+id for other systems).
+    order_key: str | None = Field(default=None, max_length=128)
+    # Calls a user is waiting for (views.open, ephemeral replies) never queue behind the rest.
+    fast: bool = Field(default=False)
+    # Which sender holds the lease (claimed_until), renewed by its heartbeat.
+    claimed_by: str | None = Field(default=None, max_length=64)
+    # Set just before the call: a row found with it and no sent_at may have reached Slack.
+    sending_at: datetime | None = _ts(nullable=True)
+
+
+class SendPace(SQLModel, table=True):
+    """A token bucket (GCRA) shared by every replica: per channel, and per workspace."""
+
+    __tablename__ = "send_pace"
+    key: str = Field(primary_key=True, max_length=140)
+    # The theoretical arrival time of the next call (GCRA); earlier means tokens to spare.
+    tat: datetime = _ts(nullable=False)
 
 
 class Incident(SQLModel, table=True):

@@ -16,13 +16,21 @@ from typing import Any
 import httpx
 from standardwebhooks.webhooks import Webhook
 
+from bot.errors import PermanentFailure, TemporaryFailure
 from bot.executors.config import ResolvedExecutor
-from bot.outbox import TargetFailed
 
 log = logging.getLogger(__name__)
 TEMPORARY = {408, 425, 429, 500, 502, 503, 504}
 GITHUB_HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28",
                   "User-Agent": "warroom"}
+
+
+def _retry_after(resp: httpx.Response) -> float | None:
+    """Seconds the executor asked us to wait (a numeric Retry-After), if it said."""
+    try:
+        return float(resp.headers["retry-after"])
+    except (KeyError, ValueError):
+        return None
 
 
 def callback_path(deployment_id: int) -> str:
@@ -66,21 +74,21 @@ class ExecutorClient:
     def _executor(self, args: dict[str, Any]) -> ResolvedExecutor:
         found = self.executors.get(args["executor"])
         if found is None:
-            raise TargetFailed(f"executor {args['executor']!r} is no longer in the policy", permanent=True)
+            raise PermanentFailure(f"executor {args['executor']!r} is no longer in the policy")
         return found
 
     def _post(self, deployment_id: int | None, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
         try:
             resp = self.http.post(url, content=content, headers=headers)
         except httpx.HTTPError as exc:
-            raise TargetFailed(f"{type(exc).__name__} calling {url}", permanent=False) from exc
+            raise TemporaryFailure(f"{type(exc).__name__} calling {url}") from exc
         if resp.status_code in TEMPORARY or resp.status_code >= 500:
-            raise TargetFailed(f"HTTP {resp.status_code} from {url}", permanent=False)
+            raise TemporaryFailure(f"HTTP {resp.status_code} from {url}", retry_after=_retry_after(resp))
         if resp.status_code >= 400:
             reason = f"the executor refused the request: HTTP {resp.status_code} {resp.text[:200]}"
             if deployment_id is not None:
                 self.on_refused(deployment_id, reason)
-            raise TargetFailed(f"HTTP {resp.status_code} from {url}", permanent=True)
+            raise PermanentFailure(f"HTTP {resp.status_code} from {url}")
         return resp
 
     def webhook(self, args: dict[str, Any]) -> dict[str, Any]:

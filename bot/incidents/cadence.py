@@ -92,7 +92,8 @@ class Cadence:
         for name, column, statuses, act in self._kinds:
             for _ in range(MAX_PER_TICK):
                 try:
-                    if not self.db.run(partial(self._one, column=column, statuses=statuses, act=act)):
+                    if not self.db.run(partial(self._one, column=column, statuses=statuses, act=act),
+                                       background=True):
                         break
                 except Exception:
                     # The row stays due and is tried again next tick; other kinds still run.
@@ -123,7 +124,9 @@ class Cadence:
         text = prose.status_update(current, self.policy, tx.now, since=since, next_due=nxt, missed=missed,
                                    ping=pings(missed), template_dir=self.template_dir)
         tx.save(incident, next_status_at=nxt, last_status_at=tx.now, missed_updates=missed, updated_at=tx.now)
-        room.post(tx, incident, text, render.chunks(text), store_as=view.status_key(incident.id))
+        # After an outage the war room gets this one current update, not the stale queued ones.
+        key = view.status_key(incident.id)
+        room.post(tx, incident, text, render.chunks(text), store_as=key, coalesce=key)
         room.refresh(tx, self.policy, incident)
         tx.audit(SCHEDULER, "incident", incident.id or 0, "status_update", missed=missed)
 

@@ -31,9 +31,12 @@ def record(tx: Tx, incident: Incident, kind: str, actor: str, text: str = "", **
 
 
 def post(tx: Tx, incident: Incident, text: str, blocks: list[dict[str, Any]] | None = None,
-         store_as: str | None = None) -> None:
-    """Post into the war room (its channel ID is filled in once the channel exists)."""
-    tx.slack.post(view.room(incident.id), text, blocks, store_as=store_as)
+         store_as: str | None = None, coalesce: str | None = None) -> None:
+    """Post into the war room (its channel ID is filled in once the channel exists).
+
+    ``coalesce``: of several such posts still queued (Slack was down) only the newest goes out.
+    """
+    tx.slack.post(view.room(incident.id), text, blocks, store_as=store_as, coalesce=coalesce)
 
 
 def refresh(tx: Tx, policy: Policy, incident: Incident, *, topic: bool = False) -> view.IncidentView:

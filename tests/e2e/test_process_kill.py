@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from slackbox import SandboxStore, start_workspace
+from storage.db import make_engine
 from tests.e2e.conftest import BASE_ENV, SECRET, Stack
 from tests.e2e.test_incidents import declare, status_updates
 
@@ -38,7 +39,7 @@ class BotProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
         env.update(stack.env, DATABASE_URL=stack.database_url, SLACK_API_URL=stack.workspace.handle.url + "/api/",
                    WARROOM_STATUS_INTERVAL=str(INTERVAL))
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1",
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--with-worker", "--host", "127.0.0.1",
                                       "--port", str(port)], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
@@ -92,5 +93,28 @@ def test_killed_bot_resumes_the_cadence_with_one_catch_up(process_stack: Stack) 
                           what="the next regular update")
         # ... and it came a full interval after the catch-up.
         assert time.monotonic() - caught_up >= INTERVAL - 1.5
+    finally:
+        bot.kill()
+
+
+def test_sigterm_stops_the_server_within_ten_seconds_after_finishing_its_work(process_stack: Stack) -> None:
+    stack = process_stack
+    bot = BotProcess(stack, free_port())
+    stack.ws.bot_events_url = bot.url + "/slack/events"
+    try:
+        resp = stack.ws.command("U0REQUEST", "C0RELEASES", "/release", "start v9.0.0 risk=low")
+        assert "started" in resp.json()["text"]
+        t0 = time.monotonic()
+        bot.proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then lets the signal end the process.
+        assert bot.proc.wait(10) in (0, -signal.SIGTERM)
+        assert time.monotonic() - t0 < 10
+        # What it acked was delivered or is waiting, unclaimed, for the next process.
+        engine = make_engine(stack.database_url)
+        with engine.connect() as conn:
+            held = conn.exec_driver_sql("SELECT count(*) FROM outbox_message WHERE sent_at IS NULL "
+                                        "AND claimed_by IS NOT NULL").scalar()
+        engine.dispose()
+        assert held == 0
     finally:
         bot.kill()

@@ -79,6 +79,13 @@ def test_signed_but_malformed_bodies_are_400(stack: Stack, caplog: pytest.LogCap
         urlencode({"payload": json.dumps({"type": "view_submission", "user": {"id": REQ}, "trigger_id": "1",
                                           "view": {"type": "modal", "state": {"values": {"b": 3}}}})}).encode():
             "view.state.values",
+        # Longer than any Slack ID (and than the column it is stored in).
+        urlencode({"command": "/incident", "text": "declare P2 x", "channel_id": REL,
+                   "user_id": "start v1.2.4 incident=99999999999999999999999", "trigger_id": "1"}).encode():
+            "user_id is not a Slack ID",
+        urlencode({"payload": json.dumps({"type": "block_actions", "user": {"id": "U" * 40}, "trigger_id": "1",
+                                          "actions": [{"action_id": "release_promote"}]})}).encode():
+            "user.id is not a Slack ID",
     }
     for body, reason in cases.items():
         answer = post(stack, body, signed(body))

@@ -1,0 +1,149 @@
+"""The outbox claim: one short write transaction that picks what a sender may deliver now.
+
+Candidates are pending rows at the head of their order key (no earlier row of the same
+channel still pending), taken in id order; PostgreSQL locks them with ``FOR UPDATE SKIP
+LOCKED`` so replicas never wait for, deadlock on, or share a row (SQLite has one writer at a
+time already). Within the same transaction superseded updates are dropped, rows whose
+reference is not posted yet are parked, paced rows get a later ``not_before`` (the shared
+token bucket, ``bot.pacing``), and the rest are leased to this sender.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import BindParameter, and_, bindparam, func, literal, or_, select, update
+
+from bot.pacing import SharedPacer
+from storage.db import session_scope
+from storage.models import OutboxMessage, SlackRef, table_of
+
+PARKED = timedelta(hours=1)  # how long a row waits for its reference before it is looked at again
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A leased row, its references resolved."""
+
+    id: int
+    op: str
+    args: dict[str, Any]
+    # A call was attempted before and its outcome is unknown (a replica died mid-call, or
+    # the answer was lost to a timeout): since when.
+    sending_at: datetime | None
+
+    @property
+    def tried_before(self) -> bool:
+        """True when an earlier try may have reached the remote."""
+        return self.sending_at is not None
+
+
+class _Unresolved(Exception):
+    """A referenced message has not been posted yet."""
+
+
+def ref_keys(value: Any) -> list[str]:
+    """The SlackRef keys a payload refers to."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "field"}:
+            return [value["$ref"]]
+        return [k for v in value.values() for k in ref_keys(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in ref_keys(v)]
+    return []
+
+
+def resolve(value: Any, refs: dict[str, Any]) -> Any:
+    """The payload with each placeholder replaced by the stored value (or _Unresolved)."""
+    if isinstance(value, dict):
+        if set(value) == {"$ref", "field"}:
+            found = getattr(refs.get(value["$ref"]), value["field"], None)
+            if found is None:
+                raise _Unresolved(value["$ref"])
+            return found
+        return {k: resolve(v, refs) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, refs) for v in value]
+    return value
+
+
+def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
+    t = table_of(OutboxMessage)
+    p = t.alias("earlier")
+    # An earlier row with the same coalesce key that is due and unclaimed does not hold this one
+    # back: it is a candidate of this very pass (lower id), marked superseded by the newest. One
+    # not due yet (backing off) still does, or it would be sent after the newer one.
+    same_update = and_(p.c.coalesce_key.is_not(None), t.c.coalesce_key.is_not(None),
+                       p.c.coalesce_key == t.c.coalesce_key, p.c.not_before <= now,
+                       or_(p.c.claimed_until.is_(None), p.c.claimed_until < now))
+    earlier = (select(literal(1)).select_from(p)
+               .where(p.c.order_key == t.c.order_key, p.c.id < t.c.id, p.c.sent_at.is_(None),
+                      p.c.failed == False, ~same_update)  # noqa: E712
+               .exists())
+    stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
+            .where(t.c.sent_at.is_(None), t.c.failed == False, t.c.fast == fast,  # noqa: E712
+                   t.c.not_before <= now, or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+                   or_(t.c.order_key.is_(None), ~earlier))
+            .order_by(t.c.id).limit(batch))
+    if postgres:
+        # Rows another replica is claiming are skipped, not waited for; in id order, no deadlock.
+        stmt = stmt.with_for_update(skip_locked=True, of=t)
+    return stmt
+
+
+def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: str, lease: timedelta,
+               pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
+    """Lease the rows this sender may deliver now (see the module docstring)."""
+    t = table_of(OutboxMessage)
+    with session_scope(engine, background=True) as s:
+        conn = s.connection()
+        rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
+        if not rows:
+            return []
+        newest: dict[str, int] = {}
+        keys = {r.coalesce_key for r in rows if r.coalesce_key}
+        if keys:
+            newest = {str(k): int(v) for k, v in conn.execute(
+                select(t.c.coalesce_key, func.max(t.c.id))
+                .where(t.c.coalesce_key.in_(keys), t.c.sent_at.is_(None), t.c.failed == False)  # noqa: E712
+                .group_by(t.c.coalesce_key))}
+        wanted = {k for r in rows for k in ref_keys(r.payload)}
+        refs_table = table_of(SlackRef)
+        refs = ({r.key: r for r in conn.execute(select(refs_table).where(refs_table.c.key.in_(wanted)))}
+                if wanted else {})
+        superseded: list[int] = []
+        parked: list[dict[str, Any]] = []
+        late: list[dict[str, Any]] = []
+        ready: list[Claim] = []
+        for row in rows:
+            if row.coalesce_key and row.id < newest.get(row.coalesce_key, row.id):
+                superseded.append(row.id)
+                continue
+            try:
+                args = resolve(row.payload, refs)
+            except _Unresolved as missing:
+                (late if now - row.created_at > give_up else parked).append({"rid": row.id, "key": str(missing)})
+                continue
+            ready.append(Claim(row.id, row.op, args, row.sending_at))
+        rid: BindParameter[int] = bindparam("rid")
+        if superseded:
+            conn.execute(update(t).where(t.c.id.in_(superseded)).values(sent_at=now, last_error="superseded"))
+        if parked:
+            posted = select(refs_table.c.key).where(refs_table.c.key == bindparam("key")).exists()
+            conn.execute(update(t).where(and_(t.c.id == rid, ~posted))
+                         .values(waits_for=bindparam("key"), not_before=now + PARKED), parked)
+        if late:
+            conn.execute(update(t).where(t.c.id.in_([p["rid"] for p in late]))
+                         .values(failed=True, last_error="what it refers to was never posted"))
+        if pacer and ready:
+            held = pacer.reserve(conn, now, [(c.id, c.op, c.args.get("channel")) for c in ready])
+            if held:
+                conn.execute(update(t).where(t.c.id == rid).values(not_before=bindparam("nb")),
+                             [{"rid": i, "nb": at} for i, at in held.items()])
+                ready = [c for c in ready if c.id not in held]
+        if ready:
+            conn.execute(update(t).where(t.c.id.in_([c.id for c in ready]))
+                         .values(claimed_until=now + lease, claimed_by=worker, sending_at=now))
+    return ready

@@ -1,0 +1,33 @@
+"""Calls Slack cannot dedupe, whose first try went through but whose answer was lost: the
+retry must not do them twice."""
+
+from __future__ import annotations
+
+from tests.e2e.test_incidents import declare
+from tests.e2e.test_releases import REL, REQ, announcement
+from tests.faults.conftest import FaultStack
+
+
+def test_a_lost_channel_create_answer_adopts_the_channel_instead_of_opening_another(make_fault_stack) -> None:
+    stack: FaultStack = make_fault_stack()
+    stack.faults.lose_answer = {"conversations.create"}
+    incident, room = declare(stack)
+    assert len(stack.faults.calls("conversations.create")) == 2  # the lost answer, then name_taken
+    channel = stack.ws.channel_by_name(incident["channel_name"])
+    assert channel and channel["id"] == room
+    assert stack.ws.channel_by_name(incident["channel_name"] + "-2") is None
+    stack.settle(timeout=15)
+    assert not [m for m in stack.outbox() if m.failed]
+
+
+def test_a_post_whose_answer_was_lost_is_not_posted_twice(make_fault_stack) -> None:
+    stack: FaultStack = make_fault_stack()
+    stack.faults.lose_answer = {"chat.postMessage"}
+    assert stack.ws.command(REQ, REL, "/release", "start v1.0.0 risk=low").status_code == 200
+    announcement(stack, "v1.0.0")
+    stack.settle(timeout=20)
+    tops = [m for m in stack.bot_messages(REL) if m["blocks"]]
+    assert len(tops) == 1  # the retry found it in the channel instead of posting again
+    replies = [m for m in stack.ws.thread(REL, tops[0]["ts"]) if m["ts"] != tops[0]["ts"]]
+    assert len(replies) == 1 and "Release started by" in replies[0]["text"]
+    assert not [m for m in stack.outbox() if m.failed]
