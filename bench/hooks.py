@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import hmac
 import json
-import os
 import random
 import statistics
 import sys
@@ -89,16 +88,18 @@ def main() -> int:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         db = f"{normalize_url(args.db)}{'&' if '?' in args.db else '?'}options=-csearch_path%3D{schema}"
-    os.environ.update(GITHUB_WEBHOOK_SECRET=HOOK_SECRET, WARROOM_CONFIG=f"{tmp}/policy.yml")
+    # The edge rate limit is per client address: every delivery here comes from one.
+    env = {"GITHUB_WEBHOOK_SECRET": HOOK_SECRET, "WARROOM_CONFIG": f"{tmp}/policy.yml", "WARROOM_HOOKS_RATE": "0"}
     procs = []
     try:
         slack, slack_url = start("slack")
         procs.append(slack)
-        bot, url = start("warroom", f"{slack_url}/api/", db)
+        bot, url = start("warroom", f"{slack_url}/api/", db, env=env)
         procs.append(bot)
         client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
+        run = uuid.uuid4().hex[:8]
         for r in range(RELEASES):
-            body = command_body(10_000 + r).replace("risk%3Dlow", f"risk%3Dlow+sha%3D{sha(r)}+repo%3Dacme%2Fshop")
+            body = command_body(run, 10_000 + r).replace("risk%3Dlow", f"risk%3Dlow+sha%3D{sha(r)}+repo%3Dacme%2Fshop")
             resp = client.post(f"{url}/slack/events", content=body,
                                headers=signed(body, "application/x-www-form-urlencoded"))
             assert resp.status_code == 200 and "started" in resp.text, resp.text
