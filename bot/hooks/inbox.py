@@ -46,20 +46,20 @@ class Inbox:
 
     def store(self, source: str, delivery_id: str, event: str, payload: dict[str, Any]) -> bool:
         """Insert the delivery unless it is stored already; True when it is new."""
-        with self.db.transaction() as tx:
-            conn = tx.session.connection()
-            stmt = self._insert.get(conn.dialect.name)
-            if stmt is None:
-                # Built once per dialect: the ack path skips SQLAlchemy's statement construction.
-                table = table_of(InboundEvent)
-                dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-                stmt = self._insert[conn.dialect.name] = dialect_insert(table).values(
-                    {c: bindparam(c) for c in ("source", "delivery_id", "event", "payload", "attempts",
-                                               "received_at")},
-                ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
-            # RETURNING, not rowcount: drivers disagree on rowcount for a skipped conflict.
-            return conn.execute(stmt, {"source": source, "delivery_id": delivery_id[:128], "event": event[:64],
-                                       "payload": payload, "attempts": 0, "received_at": tx.now}).first() is not None
+        dialect = self.db.engine.dialect.name
+        stmt = self._insert.get(dialect)
+        if stmt is None:
+            # Built once per dialect: the ack path skips SQLAlchemy's statement construction.
+            table = table_of(InboundEvent)
+            dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+            stmt = self._insert[dialect] = dialect_insert(table).values(
+                {c: bindparam(c) for c in ("source", "delivery_id", "event", "payload", "attempts", "received_at")},
+            ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
+        # One statement, so one round trip on PostgreSQL. RETURNING, not rowcount: drivers
+        # disagree on rowcount for a skipped conflict.
+        return bool(self.db.write_one(stmt, {
+            "source": source, "delivery_id": delivery_id[:128], "event": event[:64], "payload": payload,
+            "attempts": 0, "received_at": self.db.clock.now()}))
 
     def later(self, work: FollowUp) -> None:
         """Run ``work`` after the current delivery's transaction has committed."""
