@@ -6,11 +6,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session
+
+from storage.gate import WriterGate
 
 
 def normalize_url(url: str) -> str:
@@ -38,7 +41,9 @@ def make_engine(url: str, *, timeout: float = 5.0) -> Engine:
         return engine
     # No pre-ping (a round trip per request): a connection the server dropped fails once,
     # SQLAlchemy invalidates the pool, and Database.run retries on a fresh one.
-    engine = create_engine(url, pool_size=10, max_overflow=10, pool_timeout=timeout, pool_recycle=1800,
+    # Twenty kept connections and no overflow (the same ceiling as before): an overflow connection
+    # is closed when returned, and opening it again costs a few ms on the ack path under bursts.
+    engine = create_engine(url, pool_size=20, max_overflow=0, pool_timeout=timeout, pool_recycle=1800,
                          connect_args={"connect_timeout": max(1, round(timeout)),
                                        # Keep-alives notice a vanished server within seconds.
                                        "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
@@ -83,47 +88,21 @@ def is_postgres(engine: Engine | Connection) -> bool:
     return engine.dialect.name == "postgresql"
 
 
-class _WriterGate:
-    """One writer at a time, requests first: a background writer (the outbox sender, due
-    work) waits while any request is waiting, so it never holds up an ack for long."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._busy = False
-        self._urgent = 0
-
-    @contextmanager
-    def hold(self, background: bool) -> Iterator[None]:
-        """Hold the gate for one transaction."""
-        with self._cond:
-            if not background:
-                self._urgent += 1
-            try:
-                while self._busy or (background and self._urgent):
-                    self._cond.wait()
-            finally:
-                if not background:
-                    self._urgent -= 1
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
-
-
-_gates: dict[int, _WriterGate] = {}
+_gates: dict[int, WriterGate] = {}
 _gates_lock = threading.Lock()
 
 
 def _write_lock(engine: Engine, background: bool) -> AbstractContextManager[Any]:
-    # SQLite has one writer at a time; queueing writers of this process here keeps them out
-    # of SQLite's busy handler, which sleeps in steps of up to 100 ms.
+    # SQLite has one writer at a time: writers queue in storage.gate, not in SQLite's busy handler.
     if engine.dialect.name != "sqlite":
         return nullcontext()
     with _gates_lock:
-        gate = _gates.setdefault(id(engine), _WriterGate())
+        gate = _gates.get(id(engine))
+        if gate is None:
+            database = engine.url.database
+            # A file shared with other processes gets lock files beside it; memory is ours alone.
+            shared = Path(database).resolve() if database and database != ":memory:" else None
+            gate = _gates[id(engine)] = WriterGate(shared)
     return gate.hold(background)
 
 
