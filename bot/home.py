@@ -31,6 +31,10 @@ from storage.vocab import ReleaseStatus
 PREFIX = "home:"
 HOME = "home"  # the outbox renderer that builds and publishes a user's Home
 REFRESH_SECONDS = 60.0  # a periodic check catches changes no listener announces (incidents)
+# How long a process trusts its list of opened Homes: re-read at most this often, not in every
+# release transaction (a round trip on the ack path). A Home first opened through another
+# replica meanwhile is caught by that replica's own publish and the periodic refresh.
+USERS_TTL = 10.0
 
 
 def _when(at: datetime) -> str:
@@ -53,11 +57,15 @@ class HomeService:
         self.policy = policy
         self.metrics = metrics
         self._next_refresh = 0.0
+        self._users: tuple[str, ...] = ()
+        self._users_read = -USERS_TTL
 
     def opened(self, user: str, origin: Origin) -> None:
         """``app_home_opened``: publish the user's Home (a no-op when it is current)."""
         with self.db.transaction() as tx:
             self.queue(tx, user)
+        if user not in self._users:
+            self._users = (*self._users, user)
 
     def queue(self, tx: Tx, user: str) -> None:
         """Queue a (coalesced) publish of ``user``'s Home."""
@@ -65,15 +73,22 @@ class HomeService:
 
     def changed(self, tx: Tx, *_: Any) -> None:
         """Something on the dashboard changed: refresh every Home that was ever opened."""
-        users = tx.session.exec(select(SlackRef.channel).where(col(SlackRef.key).startswith(PREFIX))).all()
-        for user in users:
+        for user in self._opened_homes(tx):
             self.queue(tx, user)
+
+    def _opened_homes(self, tx: Tx) -> tuple[str, ...]:
+        if time.monotonic() - self._users_read > USERS_TTL:
+            self._users = tuple(tx.session.exec(select(SlackRef.channel)
+                                                .where(col(SlackRef.key).startswith(PREFIX))).all())
+            self._users_read = time.monotonic()
+        return self._users
 
     def refresh_due(self) -> int:
         """Scheduler job: every REFRESH_SECONDS, recheck every opened Home."""
         if time.monotonic() < self._next_refresh:
             return 0
         self._next_refresh = time.monotonic() + REFRESH_SECONDS
+        self._users_read = -USERS_TTL  # the periodic check reads every opened Home afresh
         with self.db.transaction() as tx:
             self.changed(tx)
             return tx.queued
