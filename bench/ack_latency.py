@@ -3,9 +3,8 @@ bare Bolt app and for warroom on SQLite and on PostgreSQL, in one run.
 
 Each release is started in its own channel, so the sender is busy posting to hundreds of
 channels while we measure (one channel would let pacing keep it idle), and every request
-carries its own trigger_id (they are idempotency keys). On PostgreSQL delivery and due work
-run in a separate `warroom worker` process, as `warroom run` does; on SQLite in the web
-process (`warroom serve`). Each server runs in its own process.
+carries its own trigger_id (they are idempotency keys). Delivery and due work run in a
+separate `warroom worker` process, as `warroom run` does. Each server runs in its own process.
 
     .venv/bin/python bench/ack_latency.py [--rate 50] [--duration 30] [--backends sqlite,postgres]
         [--pg postgresql://postgres@127.0.0.1:5432/test]   (default: $WARROOM_TEST_POSTGRES_URL)
@@ -194,14 +193,14 @@ def main() -> int:
         measure("bare Bolt (ack only)", bare_url, args, rows)
         for backend in backends:
             if backend == "sqlite":
-                bot, bot_url = start("warroom", api, f"sqlite:///{tmp}/bench.db", "all")
-                procs.append(bot)
+                db = f"sqlite:///{tmp}/bench.db"
             else:
                 db, schema = pg_schema(args.pg)
                 schemas.append(schema)
-                bot, bot_url = start("warroom", api, db, "web")
-                procs.append(bot)
-                procs.append(start("worker", api, db, wait=False)[0])
+            # As `warroom run` does: the web process serves requests, `warroom worker` delivers.
+            bot, bot_url = start("warroom", api, db, "web")
+            procs.append(bot)
+            procs.append(start("worker", api, db, wait=False)[0])
             measure(f"warroom {backend}", bot_url, args, rows)
         bare_p50 = {case: p50 for name, case, _, p50, _ in rows if name.startswith("bare")}
         print(f"\nack latency at {args.rate:g} req/s for {args.duration:g} s per case:")

@@ -40,12 +40,13 @@ def _worker(settings: Settings) -> None:
 
 
 def _serve_with_worker_process(settings: Settings, host: str, port: int) -> None:
-    """`warroom run` on PostgreSQL: the worker in its own process, so the web process's GIL
-    serves requests only. On SQLite one process does both (writers of two processes would
-    queue on SQLite's busy handler, which sleeps)."""
+    """`warroom run`: the worker in its own process, so the web process's GIL serves requests
+    only (on SQLite the two processes' writers queue on storage.gate's file locks). An
+    in-memory SQLite database cannot be shared, so there one process does both."""
     import subprocess
 
-    if not settings.database_url.startswith(("postgres://", "postgresql")):
+    if settings.database_url.startswith("sqlite") and ":memory:" in settings.database_url \
+            or settings.database_url in ("sqlite://", "sqlite:///"):
         _serve(settings, host, port, with_worker=True)
         return
     worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])  # noqa: S603
