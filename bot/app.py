@@ -150,7 +150,8 @@ def register_jobs(due: DueWork, services: Services) -> None:
     if settings.vault_dir:
         due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
     if policy.digest is not None:
-        digest = DigestJob(services.db, services.metrics, policy.digest, policy.timezone)
+        digest = DigestJob(services.db, services.metrics, policy.digest, policy.timezone,
+                           services.gateway.find_channel)
         due.add("metrics-digest", digest.run_due)
 
 
