@@ -102,7 +102,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     home = HomeService(db, policy, metrics)
     # Every Home that was opened is refreshed when a release changes (incidents: periodically).
     releases.listeners.append(home.changed)
-    outbox.register_renderer(METRICS_REPORT, metrics.render_chart)
+    outbox.register_renderer(METRICS_REPORT, metrics.render_chart, after_sent=home.chart_sent)
     outbox.register_renderer(HOME, home.render)
     return Services(settings=settings, policy=policy, clock=clock, db=db, gateway=gateway, outbox=outbox,
                     directory=directory, tokens=tokens, releases=releases, incidents=incidents,
@@ -150,7 +150,8 @@ def register_jobs(due: DueWork, services: Services) -> None:
     if settings.vault_dir:
         due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
     if policy.digest is not None:
-        digest = DigestJob(services.db, services.metrics, policy.digest, policy.timezone)
+        digest = DigestJob(services.db, services.metrics, policy.digest, policy.timezone,
+                           services.gateway.find_channel)
         due.add("metrics-digest", digest.run_due)
 
 

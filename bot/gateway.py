@@ -231,15 +231,18 @@ class SlackGateway:
             raise SlackCallFailed("files.upload", unreachable(exc), transient=True) from exc
         return {"channel": channel, "ts": None}
 
-    def upload_png(self, channel: str, filename: str, png: bytes, title: str, alt_txt: str,
+    def upload_png(self, channel: str | None, filename: str, png: bytes, title: str, alt_txt: str,
                    comment: str | None = None) -> dict[str, Any]:
-        """Share an image in ``channel`` (files.upload v2 flow) with alt text for screen readers."""
+        """Share an image in ``channel`` (files.upload v2 flow) with alt text for screen readers;
+        with no channel it is uploaded unshared (an App Home image block shows it by its ID).
+        Returns the file's ID as ``file``."""
         try:
-            self.client.files_upload_v2(channel=channel, filename=filename, content=png, title=title,
-                                        alt_txt=alt_txt, initial_comment=comment)
+            resp = self.client.files_upload_v2(channel=channel, filename=filename, content=png, title=title,
+                                               alt_txt=alt_txt, initial_comment=comment)
         except SlackApiError as exc:
             raise SlackCallFailed("files.upload", str(exc.response.get("error", "unknown_error"))) from exc
-        return {"channel": channel, "ts": None}
+        file = resp.get("file") or {}
+        return {"channel": channel, "ts": None, "file": file.get("id") if isinstance(file, dict) else None}
 
     def publish_view(self, user_id: str, view: dict[str, Any], digest: str | None = None) -> dict[str, Any]:
         """views.publish: a user's App Home tab. Returns the user and ``digest`` (what was

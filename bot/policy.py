@@ -212,12 +212,36 @@ class Targets(_Strict):
     rollback_minutes: float = Field(default=15, gt=0)  # under
 
 
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,31}$")
+_CHANNEL_NAME = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$")
+
+
 class Digest(_Strict):
-    """Where and when the weekly metrics digest is posted (in the policy's time zone)."""
+    """Where and when the weekly metrics digest is posted (in the policy's time zone).
+
+    ``channel``: an ID (C0123ABCD) or a name (#releases or releases), looked up when the
+    digest is due (an upload needs the ID).
+    """
 
     channel: str = Field(min_length=1)
     weekday: str = "mon"
     time: str = Field(default="09:00", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        value = value.strip()
+        if _CHANNEL_ID.match(value):
+            return value
+        if _CHANNEL_NAME.match(value):
+            return "#" + value.removeprefix("#")
+        raise ValueError(f"{value!r} is neither a channel ID (C0123ABCD) nor a channel name "
+                         "(#releases: lowercase letters, digits, ., - and _, at most 80)")
+
+    @property
+    def channel_name(self) -> str | None:
+        """The channel's name without '#' when it was given by name, else None (an ID)."""
+        return self.channel[1:] if self.channel.startswith("#") else None
 
     @field_validator("weekday")
     @classmethod

@@ -267,6 +267,15 @@ def ui_routes(manifest_path: str | Path | None = None, *,
         return PlainTextResponse(content[:FILE_PREVIEW_MAX].decode(errors="replace"),
                                  headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
+    async def file_image(request: Request) -> Response:
+        """An uploaded image (what an image block's slack_file shows); other files are not served here."""
+        content = _store(request).file_content(request.path_params["file_id"])
+        kind = image_type(content or b"")
+        if kind is None:
+            return PlainTextResponse("no such image", status_code=404)
+        return Response(content, media_type=kind, headers={"X-Content-Type-Options": "nosniff",
+                                                           "Cache-Control": "no-store"})
+
     async def events(request: Request) -> Response:
         return StreamingResponse(_event_stream(request, _store(request)), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
@@ -285,9 +294,19 @@ def ui_routes(manifest_path: str | Path | None = None, *,
         Route("/ui/join", join, methods=["POST"]),
         Route("/ui/home", home, methods=["GET", "POST"]),
         Route("/ui/files/{file_id}", file_text, methods=["GET"]),
+        Route("/ui/images/{file_id}", file_image, methods=["GET"]),
         Route("/ui/events", events, methods=["GET"]),
         Mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static"),
     ]
+
+
+def image_type(content: bytes) -> str | None:
+    """The media type of a PNG, JPEG or GIF (Block Kit's image types) by its magic bytes, else None."""
+    for magic, kind in ((b"\x89PNG\r\n\x1a\n", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
+                        (b"GIF87a", "image/gif"), (b"GIF89a", "image/gif")):
+        if content.startswith(magic):
+            return kind
+    return None
 
 
 def summarize(event: dict[str, Any]) -> dict[str, Any]:

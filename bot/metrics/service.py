@@ -14,6 +14,7 @@ from bot.metrics.levels import REPORT_YEAR, levels, targets
 from bot.metrics.loading import load
 from bot.ops import Op
 from bot.policy import Policy
+from bot.text import escape
 from bot.tx import Database, Origin, Tx
 
 MAX_DAYS = 800
@@ -122,27 +123,35 @@ class MetricsService:
         return out
 
     def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
-        """`/release metrics`: the figures now (the reply) and the chart, uploaded to ``channel``."""
+        """`/release metrics`: queue the report and its chart for ``channel``; returns what is coming.
+
+        Nothing is computed here (a long history takes a while): the outbox draws the report
+        when it sends it, so the command is acknowledged at once.
+        """
         w = period_window(self.db.clock.now(), period, service)
-        text = report_text(self.report(w, weekly=False))
         with self.db.transaction() as tx:
             tx.audit(origin, "metrics", 0, "share", channel=channel, period=period, service=service)
-            self.queue_chart(tx, channel, w)
-        return text
+            self.queue_chart(tx, channel, w, comment=True)
+        span = {"30d": "the last 30 days", "90d": "the last 90 days"}.get(period, "this quarter so far")
+        who = f"`{escape(w.service)}`" if w.service else "all services"
+        return (f"Computing delivery metrics for {span} ({who})… "
+                "the report and its chart will be posted in this channel.")
 
     def queue_chart(self, tx: Tx, channel: str, w: Window, comment: bool = False) -> None:
-        """Queue the report's chart for ``channel`` (drawn when sent, so it is current)."""
+        """Queue the report's chart for ``channel`` (drawn when sent, so it is current);
+        ``comment``: with the figures as the message's text."""
         tx.slack.render(METRICS_REPORT, channel=channel, start=w.start.isoformat(), end=w.end.isoformat(),
                         service=w.service, comment=comment)
 
     def render_chart(self, _s: Any, args: dict[str, Any]) -> tuple[Op, dict[str, Any]] | None:
-        """Outbox renderer: the report's chart as a PNG upload with the numbers as alt text."""
+        """Outbox renderer: the report's chart as a PNG upload with the numbers as alt text
+        (not shared in any channel when ``args['channel']`` is None: the Home tab shows it)."""
         from bot.metrics.charts import alt_text, render_png, title
 
         w = Window(datetime.fromisoformat(args["start"]), datetime.fromisoformat(args["end"]), args.get("service"))
         report = self.report(w)
         name = f"delivery-metrics-{w.service or 'all'}-{w.end.date().isoformat()}.png"
-        return Op.UPLOAD_PNG, {"channel": args["channel"], "filename": name, "png": render_png(report),
+        return Op.UPLOAD_PNG, {"channel": args.get("channel"), "filename": name, "png": render_png(report),
                               "title": title(report), "alt_txt": alt_text(report),
                               "comment": report_text(report) if args.get("comment") else None}
 

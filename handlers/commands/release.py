@@ -102,9 +102,8 @@ def _metrics(services: Services, words: list[str], body: dict[str, Any]) -> str:
     # "7d" is a period we do not offer, not a service called 7d.
     if len(words) > 1 or (words and words[0][:1].isdigit() and words[0][-1:].lower() in "dwmqy"):
         raise UsageError("Usage: `/release metrics [30d|90d|quarter] [service]`")
-    text = services.metrics.share(body["channel_id"], period, words[0] if words else None,
+    return services.metrics.share(body["channel_id"], period, words[0] if words else None,
                                   origin(body, "slack:/release metrics"))
-    return text + "\nThe chart is on its way to this channel."
 
 
 SUBCOMMANDS: dict[str, Reply] = {

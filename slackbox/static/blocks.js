@@ -29,6 +29,17 @@ function image(url, alt, cls) {
   return box;
 }
 
+/** The URL of an image given as image_url or as a slack_file (an uploaded file, by id or url). */
+function imageSource(item) {
+  const file = item.slack_file;
+  if (file && file.id) return `/ui/images/${encodeURIComponent(file.id)}`;
+  if (file && file.url) {
+    const m = /\/sandbox\/files\/([^/?#]+)/.exec(file.url);
+    return m ? `/ui/images/${m[1]}` : file.url;
+  }
+  return item.image_url;
+}
+
 /** A Block Kit button; clicking asks for confirmation first when the button says so. */
 export function button(element, block, ctx) {
   const b = el("button", "btn", plain(element.text));
@@ -59,7 +70,7 @@ function unsupported(element) {
 
 function elementNode(element, block, ctx) {
   if (element.type === "button") return button(element, block, ctx);
-  if (element.type === "image") return image(element.image_url, element.alt_text, "accessory-image");
+  if (element.type === "image") return image(imageSource(element), element.alt_text, "accessory-image");
   if (element.type === "static_select" || element.type === "overflow") {
     const s = el("select", "inline-select");
     s.disabled = true;
@@ -124,14 +135,14 @@ export function renderBlock(block, ctx) {
     }
   } else if (type === "context") {
     for (const item of block.elements || []) {
-      if (item.type === "image") wrap.appendChild(image(item.image_url, item.alt_text, "context-image"));
+      if (item.type === "image") wrap.appendChild(image(imageSource(item), item.alt_text, "context-image"));
       else wrap.appendChild(renderTextObject(item, ctx, "span"));
     }
   } else if (type === "divider") {
     wrap.appendChild(el("hr"));
   } else if (type === "image") {
     if (block.title) wrap.appendChild(renderTextObject(block.title, ctx, "div"));
-    wrap.appendChild(image(block.image_url, block.alt_text, "block-image"));
+    wrap.appendChild(image(imageSource(block), block.alt_text, "block-image"));
   } else if (type === "actions") {
     for (const element of block.elements || []) wrap.appendChild(elementNode(element, block, ctx));
   } else if (type === "rich_text") {

@@ -146,23 +146,37 @@ def test_imports_need_the_write_scope_and_valid_bodies(stack: Stack) -> None:
                                 "days": 31.0, "service": "shop", "environment": "production"}
 
 
-def test_release_metrics_answers_with_targets_levels_and_a_chart(stack: Stack) -> None:
+def test_release_metrics_acks_at_once_and_posts_the_report_with_its_chart(stack: Stack) -> None:
     ship(stack, "v6.0.0")
     answer = command(stack, REQ, REL, "/release", "metrics 30d")
-    assert "Delivery metrics, all services" in answer and "(30 days)" in answer
-    assert "Deployments: 1" in answer
-    assert "Lead time (median): no data" in answer
-    assert "Success rate: 100.0% (target > 95%: met)" in answer
-    assert "Deployment frequency: 0.23/week (target >= 2/month: NOT met; DORA 2024: medium)" in answer
+    # The ack only says what is coming: the figures are computed off the request path.
+    assert "Computing delivery metrics for the last 30 days (all services)" in answer
+    assert "posted in this channel" in answer
+    assert "Deployments:" not in answer and "Success rate" not in answer
+    shared = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if m.get("files")], what="the report")
+    text = shared[-1]["text"]
+    assert "Delivery metrics, all services" in text and "(30 days)" in text
+    assert "Deployments: 1" in text
+    assert "Lead time (median): no data" in text
+    assert "Success rate: 100.0% (target > 95%: met)" in text
+    assert "Deployment frequency: 0.23/week (target >= 2/month: NOT met; DORA 2024: medium)" in text
     upload = stack.ws.wait_for(lambda: stack.ws.calls("files.getUploadURLExternal"), what="the chart upload")[0]
     assert "Deployments per week" in upload["args"]["alt_txt"] and "Success rate: 100.0%" in upload["args"]["alt_txt"]
-    shared = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if m.get("files")], what="the chart")
     file = shared[-1]["files"][0]
     assert file["name"].startswith("delivery-metrics-all-") and file["name"].endswith(".png")
     assert stack.store.file_content(file["id"])[:8] == b"\x89PNG\r\n\x1a\n"
-    for bad in ("metrics 7d", "metrics 30d shop extra", "metrics <!channel>"):
-        assert "Usage" in command(stack, REQ, REL, "/release", bad) or "service:" in command(
-            stack, REQ, REL, "/release", bad)
+
+    answer = command(stack, REQ, REL, "/release", "metrics quarter shop")
+    assert "Computing delivery metrics for this quarter so far (`shop`)" in answer
+    reports = stack.ws.wait_for(lambda: [m for m in stack.bot_messages(REL) if "Delivery metrics, shop" in m["text"]],
+                                what="the report on shop")
+    assert "Deployments: 0" in reports[-1]["text"] and reports[-1]["files"]
+    before = len([m for m in stack.bot_messages(REL) if m.get("files")])
+    for bad, needle in (("metrics 7d", "Usage"), ("metrics 30d shop extra", "Usage"),
+                        ("metrics <!channel>", "service:")):
+        assert needle in command(stack, REQ, REL, "/release", bad), bad
+    stack.settle()
+    assert len([m for m in stack.bot_messages(REL) if m.get("files")]) == before  # nothing queued for them
 
 
 def test_a_rollback_brings_back_the_version_deployed_before(stack: Stack) -> None:

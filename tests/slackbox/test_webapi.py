@@ -305,3 +305,29 @@ def test_rate_limit_answers_429_and_the_retry_handler_recovers(
     assert limited.response.status_code == 429 and limited.response["error"] == "ratelimited"
     assert limited.response.headers["Retry-After"] == "1"
     assert no_retry.auth_test()["ok"]
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24
+
+
+def test_an_unshared_upload_is_shown_by_an_image_block_naming_its_file() -> None:
+    from slackbox import SandboxStore, start_workspace
+    from slackbox.ui import ui_routes
+
+    rw = start_workspace(SandboxStore(), extra_routes=ui_routes())
+    try:
+        client = WebClient(token="xoxb-test", base_url=rw.api_url)
+        image = client.files_upload_v2(content=PNG, filename="chart.png", title="Chart", alt_txt="a chart")["file"]
+        text = client.files_upload_v2(content="notes\n", filename="notes.txt", title="Notes")["file"]
+        assert rw.workspace.messages(RELEASES_CHANNEL) == []  # no channel: shared nowhere
+        block = {"type": "image", "slack_file": {"id": image["id"]}, "alt_text": "a chart"}
+        client.views_publish(user_id=REQUESTER, view={"type": "home", "blocks": [block]})
+        [shown] = rw.store.home(REQUESTER)["blocks"]
+        assert shown["slack_file"] == {"id": image["id"]}
+        served = httpx.get(f"{rw.url}/ui/images/{image['id']}")
+        assert served.status_code == 200 and served.content == PNG
+        assert served.headers["content-type"] == "image/png"
+        assert httpx.get(f"{rw.url}/ui/images/{text['id']}").status_code == 404  # not an image
+        assert httpx.get(f"{rw.url}/ui/images/F0NOPE").status_code == 404
+    finally:
+        rw.stop()
