@@ -13,6 +13,7 @@ import itertools
 import json
 import sys
 import time
+from typing import Any
 from urllib.parse import parse_qsl
 
 import uvicorn
@@ -27,20 +28,36 @@ _ts = itertools.count(1)
 
 
 def slack_stub() -> Starlette:
-    """Answers every Web API method with ok and a fresh ts, like Slack does; records posts."""
+    """Answers every Web API method with ok and a fresh ts, like Slack does; records posts and
+    answers conversations.history / replies from them (how the sender checks whether a post
+    whose answer it lost went through)."""
     posts: list[tuple[float, str, str, str | None]] = []
+    messages: list[dict[str, str | None]] = []
+
+    async def args_of(request: Request) -> dict[str, Any]:
+        body = await request.body()
+        try:
+            args = json.loads(body)
+        except ValueError:
+            args = dict(parse_qsl(body.decode()))
+        return args if isinstance(args, dict) else {}
 
     async def method(request: Request) -> Response:
         name = request.path_params["method"]
         ts = f"{int(time.time())}.{next(_ts):06d}"
         if name == "chat.postMessage":
-            body = await request.body()
-            try:
-                args = json.loads(body)
-            except ValueError:
-                args = dict(parse_qsl(body.decode()))
+            args = await args_of(request)
             posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80],
                           args.get("thread_ts")))
+            messages.append({"channel": str(args.get("channel")), "text": str(args.get("text", "")), "ts": ts,
+                             "thread_ts": args.get("thread_ts")})
+        if name in ("conversations.history", "conversations.replies"):
+            args = await args_of(request)
+            oldest = float(args.get("oldest") or 0)
+            found = [{"type": "message", "bot_id": "B0WARROOM", "text": m["text"], "ts": m["ts"]}
+                     for m in messages if m["channel"] == args.get("channel") and float(str(m["ts"])) >= oldest
+                     and (m["thread_ts"] == args.get("ts") if name == "conversations.replies" else True)]
+            return JSONResponse({"ok": True, "messages": found[::-1], "has_more": False})
         if name == "auth.test":
             return JSONResponse({"ok": True, "user_id": "U0WARROOM", "bot_id": "B0WARROOM", "team_id": "T0",
                                  "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
