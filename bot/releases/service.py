@@ -21,7 +21,7 @@ from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, appro
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
-from storage.vocab import ReleaseType
+from storage.vocab import ReleaseType, StageName
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
@@ -102,11 +102,7 @@ class ReleaseService:
                 stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
-            # A hotfix that starts at a later stage is deployed there: by its executor (the release
-            # waits one stage before it until the executor reports, as a promotion does) or by hand.
-            begins = self.policy.stage(stage) if stage != self.policy.stages[0].name else None
-            if begins is not None and begins.executor:
-                stage = self.policy.stages[[x.name for x in self.policy.stages].index(stage) - 1].name
+            begins, stage = self._starting_point(stage)
             release = Release(
                 version=req.version, type=req.type, risk=req.risk, severity=severity,
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
@@ -115,12 +111,15 @@ class ReleaseService:
                 ref=req.ref, sha=req.sha, repo=req.repo or self.policy.default_repo,
                 service=req.service or self.policy.default_service,
             )
-            if begins is not None and not begins.executor and begins.production:
-                release.production_at = tx.now
+            if begins is not None and not begins.executor:
+                if begins.production:
+                    release.production_at = tx.now
+                if self.policy.next_stage(stage) is None:  # deployed to the last stage: complete
+                    release.status, release.finished_at = next_status(release.version, ACTIVE, "complete"), tx.now
             s.add(release)
             s.flush()
             assert release.id is not None
-            tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
+            tx.audit(origin, "release", release.id, "start", to_state=f"{release.status}:{stage}",
                      version=release.version, risk=release.risk, type=release.type, ref=release.ref,
                      repo=release.repo, service=release.service)
             self.emit(tx, release, "start", origin)
@@ -325,11 +324,23 @@ class ReleaseService:
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
 
+    def _starting_point(self, stage: StageName) -> tuple[Stage | None, StageName]:
+        """The later stage a hotfix is deployed to as it starts (None at the first stage), and the stage
+        the release is put at: that one, or the one before it when an executor deploys there (the
+        release moves when the executor reports success, as after a promotion)."""
+        names = [x.name for x in self.policy.stages]
+        if stage not in names[1:]:
+            return None, stage
+        begins = self.policy.stage(stage)
+        return begins, names[names.index(stage) - 1] if begins.executor else stage
+
     def _begin_at(self, tx: Tx, release: Release, stage: Stage, origin: Origin) -> None:
         """A hotfix starting at ``stage``: record it deployed there (by hand), or request the deploy from
         the stage's executor (the release moves there when it reports success)."""
         if stage.executor is None:
             records.record_manual(tx, self.policy, release, stage, origin)
+            done = " The release is complete." if release.status == COMPLETED else ""
+            self.thread(tx, release, f"Hotfix: recorded as deployed to *{stage.label}*, where it starts.{done}")
             return
         deployment = records.request(tx, self.policy, release, stage, origin)
         tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
