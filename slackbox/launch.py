@@ -129,9 +129,10 @@ class Sandbox:
         self.store.close()
 
 
-def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Settings, DeployInbox | None]:
+def with_local_deployer(settings: Settings, url: str, bot_url: str,
+                        store: SandboxStore) -> tuple[Settings, DeployInbox | None]:
     """Without a team policy, the workspace itself deploys staging, canary and production (the
-    "Deploys" panel); with one, the team's executors are used as configured."""
+    "Deploys" panel, its requests kept in ``store``); with one, the team's executors are used as configured."""
     if settings.config:
         return settings, None
     secret = os.environ.setdefault(LOCAL_DEPLOYER_SECRET_ENV, new_secret())
@@ -140,7 +141,7 @@ def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Set
     path.write_text(yaml.safe_dump(local_policy(url + HOOK_PATH, LOCAL_DEPLOYER_SECRET_ENV)), encoding="utf-8")
     changed = settings.model_copy(update={"config": str(path), "public_url": bot_url})
     changed.__dict__.pop("policy", None)  # the cached policy was read from the old file
-    return changed, DeployInbox(secret)
+    return changed, DeployInbox(secret, store)
 
 
 def build_sandbox(
@@ -160,10 +161,15 @@ def build_sandbox(
     keys = LocalSecrets.make(public)
     local = loopback(host)
     url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
+    store = SandboxStore(store_path)
     inbox = None
     if local_deployer:
-        settings, inbox = with_local_deployer(settings, url, bot_url)
-    runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
+        settings, inbox = with_local_deployer(settings, url, bot_url, store)
+    try:
+        runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
+    except BaseException:
+        store.close()
+        raise
     clock = runtime.services.clock
 
     def advance(seconds: float) -> dict[str, float]:
@@ -171,7 +177,6 @@ def build_sandbox(
         runtime.due.run_once()  # due work runs at once, not at the next scheduler tick
         return {"offset_seconds": clock.offset_seconds}
 
-    store = SandboxStore(store_path)
     app = create_workspace_app(
         store,
         f"{bot_url}/slack/events",
