@@ -202,14 +202,16 @@ def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
     bot_port = bot_port or free_port(loopback(host))
     box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
                         local_deployer=local_deployer)
-    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
+    # The workspace first: the bot's background work calls it as soon as the bot starts (the approver
+    # group), and stops after the bot (whose sender finishes its call on the way out).
     try:
         handle = _serve(box.workspace_app, host, port, "workspace")
+        box.handles.append(handle)
+        box.workspace_app.state.stopping = lambda: handle.server.should_exit  # ends open event streams
+        box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     except BaseException:
         box.stop()
         raise
-    box.handles.append(handle)
-    box.workspace_app.state.stopping = lambda: handle.server.should_exit  # ends open event streams
     return box
 
 
@@ -235,13 +237,16 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
                         local_deployer=True)
     if public:
         _print_public(box, host)
-    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     try:
+        # Listening before the bot starts: its background work's first calls to the workspace (the
+        # approver group) wait in the backlog until the workspace serves them, instead of failing.
+        sock = _bind(host, port)
+        sock.listen(128)
+        box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
         config = uvicorn.Config(box.workspace_app, host=host, port=port, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=1)
         server = uvicorn.Server(config)
         box.workspace_app.state.stopping = lambda: server.should_exit  # ends open event streams
-        sock = _bind(host, port)
         print(f"warroom: bot on {box.bot_url} (API token: {_api_token(box)}); "
               f"workspace data in {store_path}, bot data in {settings.database_url}; Ctrl-C stops", flush=True)
         server.run(sockets=[sock])
