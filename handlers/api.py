@@ -3,10 +3,12 @@ create` makes scoped ones)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -77,6 +79,23 @@ def outbox_json(row: OutboxMessage) -> dict[str, Any]:
         "last_error": row.last_error, "failed": row.failed, "created_at": row.created_at.isoformat(),
         "sent_at": row.sent_at.isoformat() if row.sent_at else None,
     }
+
+
+def _rollback_reason(raw: bytes) -> str:
+    """The reason of a rollback request's body, or UsageError saying what is wrong with it."""
+    try:
+        body = openapi.RollbackBody.model_validate(json.loads(raw or b"null"))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise UsageError(f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']} "
+                         '(send {"reason": "why it is rolled back"})') from None
+    except ValueError as exc:
+        raise UsageError(f"the body is not JSON: {exc}") from None
+    if "\x00" in body.reason:
+        raise UsageError("the reason holds a NUL character (\\u0000), which is not accepted")
+    if not body.reason.strip():
+        raise UsageError("reason: give a reason for the rollback (it is told to the channel)")
+    return body.reason
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -165,6 +184,18 @@ def routes(services: Services) -> list[BaseRoute]:
         except Duplicate:  # the same Idempotency-Key again: applied once already
             return release_json(services.releases.get(request.path_params["version"]))
 
+    def rollback(request: Request) -> Any:
+        reason = _rollback_reason(request.state.raw)
+        who = request.state.caller.name
+        key = request.headers.get("idempotency-key", "").strip()
+        origin = Origin(user=who[:32], source="api:/rollback", request_id=f"api:{who}:{key}"[:128] if key else None)
+        version = request.path_params["version"]
+        try:
+            # The token's releases:write scope is the authority here, as an approver is on Slack.
+            return release_json(services.releases.rollback(version, origin, reason, authorized=True))
+        except Duplicate:  # the same Idempotency-Key again: applied once already
+            return release_json(services.releases.get(version))
+
     out: list[BaseRoute] = [
         Route(path, guarded(services, endpoint, scope), methods=[method])
         for method, path, scope, endpoint in metrics_api.routes(services)
@@ -172,6 +203,7 @@ def routes(services: Services) -> list[BaseRoute]:
     out += [
         Route("/deployments", guarded(services, list_deployments), methods=["GET"]),
         Route("/releases/{version}/promote", guarded(services, promote, Scope.RELEASES_WRITE), methods=["POST"]),
+        Route("/releases/{version}/rollback", guarded(services, rollback, Scope.RELEASES_WRITE), methods=["POST"]),
         Route("/outbox", guarded(services, list_outbox), methods=["GET"]),
         Route("/releases", guarded(services, list_releases), methods=["GET"]),
         Route("/releases/{version}", guarded(services, get_release), methods=["GET"]),

@@ -45,6 +45,14 @@ class DeploymentReport(BaseModel):
     description: str | None = Field(default=None, max_length=1000)
 
 
+class RollbackBody(BaseModel):
+    """`POST /api/releases/{version}/rollback`: why (told to the channel, recorded on the release)."""
+
+    model_config = {"extra": "forbid"}
+
+    reason: str = Field(min_length=1, max_length=1000, examples=["checkout errors doubled after the canary"])
+
+
 class Imported(BaseModel):
     """An import's answer: the row, and whether this request created it (false: it was there)."""
 
@@ -62,7 +70,7 @@ class TaskReport(BaseModel):
 def _schemas() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in (StartReleaseBody, ApiCheckReport, CheckReport, AlertNotification, ErrorBody, Accepted,
-                  GitHubDelivery, DeploymentReport, TaskReport, DeploymentIn, IncidentIn, Imported):
+                  GitHubDelivery, DeploymentReport, TaskReport, RollbackBody, DeploymentIn, IncidentIn, Imported):
         schema = model.model_json_schema(ref_template=REF)
         out.update(schema.pop("$defs", {}))
         out[model.__name__] = schema
@@ -128,6 +136,12 @@ def document() -> dict[str, Any]:
         "/api/releases/{version}/promote": {"post": _api({
             "summary": "Promote a release to its next stage (a stage with an executor is requested from it)",
             "parameters": [version, _header("Idempotency-Key", False)],
+            "responses": _answers(200, 400, 401, 403, 404, 409)}, "releases:write")},
+        "/api/releases/{version}/rollback": {"post": _api({
+            "summary": "Roll a release back, with a reason, as the Rollback button does (a stage with an executor is "
+                       "requested from it; the release is rolled back when it reports success). The requester "
+                       "is the token's name; 409 says why it cannot be rolled back",
+            "parameters": [version, _header("Idempotency-Key", False)], "requestBody": _body("RollbackBody"),
             "responses": _answers(200, 400, 401, 403, 404, 409)}, "releases:write")},
         "/api/deployments": {"get": _api({"summary": "Deployments and rollbacks, newest first", "parameters": [
             _query("since", {"type": "string", "format": "date-time"}), _query("stage", {"type": "string"})],

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from slackbox.store_deploys import DeploysMixin
+
 HOOK_PATH = "/deploys/hook"
 STATES = ("in_progress", "succeeded", "failed")
 
@@ -29,13 +30,12 @@ def new_secret() -> str:
 
 
 class DeployInbox:
-    """The requests the bot made, newest last (kept in memory while the workspace runs)."""
+    """The requests the bot made, oldest first, kept in the workspace's store (they survive a restart)."""
 
-    def __init__(self, secret: str, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, secret: str, store: DeploysMixin, on_change: Callable[[], None] | None = None) -> None:
         self.secret = secret
+        self.store = store
         self.on_change = on_change or (lambda: None)
-        self._items: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
 
     def receive(self, raw: bytes, headers: dict[str, str]) -> int:
         """Verify and keep one request; a retry with the same webhook-id is kept once. The HTTP status."""
@@ -44,32 +44,22 @@ class DeployInbox:
         except WebhookVerificationError:
             return 401
         webhook_id = headers.get("webhook-id", "")
-        with self._lock:
-            if webhook_id not in self._items:
-                self._items[webhook_id] = {
-                    "webhook_id": webhook_id, "received_at": time.time(), "body": body,
-                    "signed": {"webhook-id": webhook_id, "webhook-timestamp": headers.get("webhook-timestamp"),
-                               "webhook-signature": headers.get("webhook-signature"), "body": raw.decode()},
-                    "reports": [],
-                }
-        self.on_change()
+        signed = {"webhook-id": webhook_id, "webhook-timestamp": headers.get("webhook-timestamp"),
+                  "webhook-signature": headers.get("webhook-signature"), "body": raw.decode()}
+        if self.store.keep_deploy(webhook_id, time.time(), body, signed):
+            self.on_change()
         return 202
 
     def items(self) -> list[dict[str, Any]]:
         """Every request with what was reported, the callback token left out."""
-        with self._lock:
-            out = []
-            for item in self._items.values():
-                body = {k: v for k, v in item["body"].items() if k != "callback_token"}
-                out.append({**item, "body": body})
-            return out
+        return [{**item, "body": {k: v for k, v in item["body"].items() if k != "callback_token"}}
+                for item in self.store.deploys()]
 
     def report(self, webhook_id: str, state: str, description: str = "") -> dict[str, Any]:
         """Call the bot back for one request; returns the bot's status and answer."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}")
-        with self._lock:
-            item = self._items.get(webhook_id)
+        item = self.store.deploy(webhook_id)
         if item is None:
             raise KeyError(webhook_id)
         payload: dict[str, Any] = {"state": state}
@@ -81,8 +71,7 @@ class DeployInbox:
             answer = resp.json()
         except ValueError:
             answer = {"error": resp.text[:200]}
-        with self._lock:
-            item["reports"].append({"state": state, "status": resp.status_code, "at": time.time()})
+        self.store.add_deploy_report(webhook_id, {"state": state, "status": resp.status_code, "at": time.time()})
         self.on_change()
         return {"status": resp.status_code, "answer": answer}
 

@@ -129,9 +129,10 @@ class Sandbox:
         self.store.close()
 
 
-def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Settings, DeployInbox | None]:
+def with_local_deployer(settings: Settings, url: str, bot_url: str,
+                        store: SandboxStore) -> tuple[Settings, DeployInbox | None]:
     """Without a team policy, the workspace itself deploys staging, canary and production (the
-    "Deploys" panel); with one, the team's executors are used as configured."""
+    "Deploys" panel, its requests kept in ``store``); with one, the team's executors are used as configured."""
     if settings.config:
         return settings, None
     secret = os.environ.setdefault(LOCAL_DEPLOYER_SECRET_ENV, new_secret())
@@ -140,7 +141,7 @@ def with_local_deployer(settings: Settings, url: str, bot_url: str) -> tuple[Set
     path.write_text(yaml.safe_dump(local_policy(url + HOOK_PATH, LOCAL_DEPLOYER_SECRET_ENV)), encoding="utf-8")
     changed = settings.model_copy(update={"config": str(path), "public_url": bot_url})
     changed.__dict__.pop("policy", None)  # the cached policy was read from the old file
-    return changed, DeployInbox(secret)
+    return changed, DeployInbox(secret, store)
 
 
 def build_sandbox(
@@ -160,10 +161,15 @@ def build_sandbox(
     keys = LocalSecrets.make(public)
     local = loopback(host)
     url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
+    store = SandboxStore(store_path)
     inbox = None
     if local_deployer:
-        settings, inbox = with_local_deployer(settings, url, bot_url)
-    runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
+        settings, inbox = with_local_deployer(settings, url, bot_url, store)
+    try:
+        runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
+    except BaseException:
+        store.close()
+        raise
     clock = runtime.services.clock
 
     def advance(seconds: float) -> dict[str, float]:
@@ -171,7 +177,6 @@ def build_sandbox(
         runtime.due.run_once()  # due work runs at once, not at the next scheduler tick
         return {"offset_seconds": clock.offset_seconds}
 
-    store = SandboxStore(store_path)
     app = create_workspace_app(
         store,
         f"{bot_url}/slack/events",
@@ -197,14 +202,16 @@ def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
     bot_port = bot_port or free_port(loopback(host))
     box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
                         local_deployer=local_deployer)
-    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
+    # The workspace first: the bot's background work calls it as soon as the bot starts (the approver
+    # group), and stops after the bot (whose sender finishes its call on the way out).
     try:
         handle = _serve(box.workspace_app, host, port, "workspace")
+        box.handles.append(handle)
+        box.workspace_app.state.stopping = lambda: handle.server.should_exit  # ends open event streams
+        box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     except BaseException:
         box.stop()
         raise
-    box.handles.append(handle)
-    box.workspace_app.state.stopping = lambda: handle.server.should_exit  # ends open event streams
     return box
 
 
@@ -230,13 +237,16 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
                         local_deployer=True)
     if public:
         _print_public(box, host)
-    box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
     try:
+        # Listening before the bot starts: its background work's first calls to the workspace (the
+        # approver group) wait in the backlog until the workspace serves them, instead of failing.
+        sock = _bind(host, port)
+        sock.listen(128)
+        box.handles.append(_serve(box.runtime.asgi, host, bot_port, "bot"))
         config = uvicorn.Config(box.workspace_app, host=host, port=port, log_level="warning",
                                 access_log=False, timeout_graceful_shutdown=1)
         server = uvicorn.Server(config)
         box.workspace_app.state.stopping = lambda: server.should_exit  # ends open event streams
-        sock = _bind(host, port)
         print(f"warroom: bot on {box.bot_url} (API token: {_api_token(box)}); "
               f"workspace data in {store_path}, bot data in {settings.database_url}; Ctrl-C stops", flush=True)
         server.run(sockets=[sock])

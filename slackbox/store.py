@@ -18,6 +18,7 @@ from slackbox.seed import (
     TEAM_ID,
 )
 from slackbox.store_channels import ChannelsMixin
+from slackbox.store_deploys import DEPLOYS_SCHEMA, DeploysMixin
 from slackbox.store_objects import ObjectsMixin, new_id
 
 __all__ = ["SandboxStore", "Event", "new_id", "SEED_MEMBERS", "SEED_CHANNELS", "SEED_USERGROUPS", "TEAM_ID"]
@@ -68,8 +69,9 @@ def _dumps(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-class SandboxStore(ChannelsMixin, ObjectsMixin):
-    """The workspace: members, channels, messages, views, files and a log of Web API calls."""
+class SandboxStore(ChannelsMixin, ObjectsMixin, DeploysMixin):
+    """The workspace: members, channels, messages, views, files, a log of Web API calls and the
+    built-in deployer's requests."""
 
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
@@ -80,7 +82,7 @@ class SandboxStore(ChannelsMixin, ObjectsMixin):
         self._queues: list[queue.Queue[Event]] = []
         self._ratelimit = 0
         with self._tx() as db:
-            db.executescript(_SCHEMA)
+            db.executescript(_SCHEMA + DEPLOYS_SCHEMA)
             if db.execute("SELECT value FROM meta WHERE key = 'seeded'").fetchone() is None:
                 self._seed(db)
             row = db.execute("SELECT ts FROM messages ORDER BY CAST(ts AS REAL) DESC LIMIT 1").fetchone()

@@ -21,7 +21,7 @@ from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, appro
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
-from storage.vocab import ReleaseType
+from storage.vocab import ReleaseType, StageName
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
@@ -102,6 +102,7 @@ class ReleaseService:
                 stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
+            begins, stage = self._starting_point(stage)
             release = Release(
                 version=req.version, type=req.type, risk=req.risk, severity=severity,
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
@@ -110,16 +111,23 @@ class ReleaseService:
                 ref=req.ref, sha=req.sha, repo=req.repo or self.policy.default_repo,
                 service=req.service or self.policy.default_service,
             )
+            if begins is not None and not begins.executor:
+                if begins.production:
+                    release.production_at = tx.now
+                if self.policy.next_stage(stage) is None:  # deployed to the last stage: complete
+                    release.status, release.finished_at = next_status(release.version, ACTIVE, "complete"), tx.now
             s.add(release)
             s.flush()
             assert release.id is not None
-            tx.audit(origin, "release", release.id, "start", to_state=f"{ACTIVE}:{stage}",
+            tx.audit(origin, "release", release.id, "start", to_state=f"{release.status}:{stage}",
                      version=release.version, risk=release.risk, type=release.type, ref=release.ref,
                      repo=release.repo, service=release.service)
             self.emit(tx, release, "start", origin)
             tx.slack.render(ANNOUNCEMENT, store_as=announcement_key(release.id), release_id=release.id,
                             channel=release.channel_id)
             self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
+            if begins is not None:
+                self._begin_at(tx, release, begins, origin)
             tasks.request_all(tx, self.policy, release)
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
         return self.db.run(work)
@@ -208,10 +216,12 @@ class ReleaseService:
             return self._view(tx.session, release)
         return self.db.run(work)
 
-    def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False) -> ReleaseView:
+    def rollback(self, version: str, origin: Origin, reason: str, *, automatic: bool = False,
+                 authorized: bool = False) -> ReleaseView:
         """An approver (or warroom itself, ``automatic``: no approver involved, audited as automatic) rolls
         the release back, with a reason the channel is told; a stage with an executor is rolled back
-        when the executor reports success."""
+        when the executor reports success. ``authorized``: the caller's right was checked already (an
+        API token holding ``releases:write``, which is no Slack user to look up among the approvers)."""
         reason = reason.strip()
         if not reason:
             raise UsageError(f"A rollback needs a reason: `/release rollback {version} <reason>`.")
@@ -220,7 +230,7 @@ class ReleaseService:
 
         # Asked before the transaction (it may ask Slack), never under the write lock; warroom's own
         # rollback needs no approver.
-        approver = automatic or self.is_approver(origin.user)
+        approver = automatic or authorized or self.is_approver(origin.user)
 
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
@@ -313,6 +323,30 @@ class ReleaseService:
                 self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
+
+    def _starting_point(self, stage: StageName) -> tuple[Stage | None, StageName]:
+        """The later stage a hotfix is deployed to as it starts (None at the first stage), and the stage
+        the release is put at: that one, or the one before it when an executor deploys there (the
+        release moves when the executor reports success, as after a promotion)."""
+        names = [x.name for x in self.policy.stages]
+        if stage not in names[1:]:
+            return None, stage
+        begins = self.policy.stage(stage)
+        return begins, names[names.index(stage) - 1] if begins.executor else stage
+
+    def _begin_at(self, tx: Tx, release: Release, stage: Stage, origin: Origin) -> None:
+        """A hotfix starting at ``stage``: record it deployed there (by hand), or request the deploy from
+        the stage's executor (the release moves there when it reports success)."""
+        if stage.executor is None:
+            records.record_manual(tx, self.policy, release, stage, origin)
+            done = " The release is complete." if release.status == COMPLETED else ""
+            self.thread(tx, release, f"Hotfix: recorded as deployed to *{stage.label}*, where it starts.{done}")
+            return
+        deployment = records.request(tx, self.policy, release, stage, origin)
+        tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
+                 to_state=release.stage, deployment_id=deployment.id, executor=stage.executor, stage=stage.name)
+        self.announce(tx, release, f":hourglass_flowing_sand: Hotfix: deploying straight to *{stage.label}*, "
+                                   f"requested from *{stage.executor}*. The stage changes when it reports success.")
 
     def _request_rollback(self, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str,
                           automatic: bool) -> None:

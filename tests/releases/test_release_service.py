@@ -54,6 +54,11 @@ def test_hotfix_rules(services: Services) -> None:
     hotfix = start(services, "v2", type="hotfix", incident_id=iid)
     # It takes the incident's severity and starts where the policy says a P0 hotfix starts.
     assert (hotfix.severity, hotfix.stage) == ("P0", "staging")
+    # Deployed there as it starts (staging is manual): recorded, so the metrics see it.
+    (deployed,) = services.releases.get("v2").deployments
+    assert (deployed.environment, deployed.kind, deployed.state, deployed.result) == (
+        "staging", "hotfix", "succeeded", "success")
+    assert "recorded as deployed to *Staging*" in queued(services, "post")[-1].payload["text"]
 
 
 def test_four_eyes_and_approvers_only(services: Services) -> None:
