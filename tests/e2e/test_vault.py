@@ -14,8 +14,10 @@ def test_notes_follow_releases_and_incidents(make_stack: Callable[..., Stack], t
     stack = make_stack(WARROOM_VAULT_DIR=str(vault))
     ship(stack, "v10.0.0")
     release = vault / "release-v10.0.0.md"
-    stack.ws.wait_for(lambda: release.exists() and "production" in release.read_text(), timeout=10,
-                      what="the release note")
+    # The note is rewritten after each change: wait for the one written at the last stage (the
+    # word "production" alone appears in earlier versions of the note too).
+    stack.ws.wait_for(lambda: release.exists() and 'stage: "production"' in release.read_text(), timeout=10,
+                      what="the release note at production")
     text = release.read_text()
     assert text.startswith("---\ntype: \"release\"\nversion: \"v10.0.0\"")
     assert "## Decision log" in text and "U0APPROVE1: approve" in text and "promote" in text
