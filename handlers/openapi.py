@@ -180,8 +180,12 @@ def document() -> dict[str, Any]:
             "security": [{"bearer": []}], "requestBody": _body("AlertNotification"),
             "responses": _answers({202: "Accepted"}, 401)}},
         "/hooks/grafana": {"post": {
-            "summary": "Grafana webhook contact point (X-Grafana-Alerting-Signature when GRAFANA_WEBHOOK_SECRET "
-                       "is set)", "parameters": [_header("X-Grafana-Alerting-Signature", required=False)],
+            "summary": "Grafana webhook contact point. With GRAFANA_WEBHOOK_SECRET set, X-Grafana-Alerting-Signature "
+                       "is the lowercase hex HMAC-SHA256 of the body, or of `timestamp:body` when the contact point "
+                       "sends its timestamp header (Unix seconds, within 5 minutes of now)",
+            "parameters": [_header("X-Grafana-Alerting-Signature", required=False),
+                           _header("X-Grafana-Alerting-Timestamp", required=False),
+                           _header("X-Grafana-Alerting-Signature-Timestamp", required=False)],
             "requestBody": _body("AlertNotification"), "responses": _answers({202: "Accepted"}, 401)}},
         "/hooks/checks": {"post": {
             "summary": "Generic CI reporter, Standard Webhooks signed with CHECKS_WEBHOOK_SECRET",
