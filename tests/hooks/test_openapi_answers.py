@@ -149,6 +149,20 @@ def test_the_hooks_and_the_checks_api_answer_as_documented(stack: Stack) -> None
     assert {status for method, path, status in doc.seen if path == checks} == {200, 400, 404}
 
 
+def test_hooks_whose_secret_is_unset_answer_as_documented(make_stack: Callable[..., Stack]) -> None:
+    off = make_stack()  # no hook secret, no Alertmanager token
+    doc = Documented(off.api("/api/openapi.json").json())
+    for answer, path in ((github(off, "issues", {"action": "opened"}), "/hooks/github"),
+                         (report_check(off, {"release": "v1.0.0", "check": "lint", "state": "passed"}),
+                          "/hooks/checks")):
+        assert answer.status_code == 404 and "is off" in doc.check("post", path, answer)["error"]
+    refused = alertmanager(off, payload("alertmanager.firing"))
+    assert refused.status_code == 401 and "ALERTMANAGER_TOKEN" in doc.check("post", "/hooks/alertmanager",
+                                                                           refused)["error"]
+    # Grafana contact points need not sign: with no secret set, an unsigned notification is taken.
+    assert doc.check("post", "/hooks/grafana", grafana(off, payload("grafana.firing"), secret=None))["stored"]
+
+
 def test_an_answer_with_a_key_not_documented_does_not_match(stack: Stack) -> None:
     doc = Documented(stack.api("/api/openapi.json").json())
     answer = github(stack, "issues", {"action": "opened"}, delivery="d-2")
