@@ -19,6 +19,8 @@ from bot.app import Runtime, build_runtime
 from bot.settings import load_settings
 from handlers.openapi import document
 from tests.e2e.conftest import Stack
+from tests.e2e.executors import SECRET, Deployer, write_policy
+from tests.e2e.test_executors import deployer  # noqa: F401 - fixture
 from tests.e2e.test_releases import AP2, REL
 from tests.hooks.conftest import (
     ALERTMANAGER_TOKEN,
@@ -147,6 +149,51 @@ def test_the_hooks_and_the_checks_api_answer_as_documented(stack: Stack) -> None
 
     assert {status for method, path, status in doc.seen if path.startswith("/hooks")} == {200, 202, 400, 401, 413}
     assert {status for method, path, status in doc.seen if path == checks} == {200, 400, 404}
+
+
+def test_executor_callbacks_and_a_release_with_deployments_and_tasks_answer_as_documented(
+        make_stack: Callable[..., Stack], deployer: Deployer, tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYER_WEBHOOK_SECRET", SECRET)
+    executor = {"kind": "webhook", "url": deployer.url, "secret_env": "DEPLOYER_WEBHOOK_SECRET"}
+    policy = write_policy(tmp_path / "policy.yml", {"deployer": executor}, {"staging": "deployer"}, tasks={
+        "pre_release": [{"name": "scan", "title": "Security scan", "owner": "deployer", "requirements": ["clean"]}]})
+    stack = make_stack(WARROOM_CONFIG=policy, WARROOM_PUBLIC_URL="http://bot.invalid")
+    assert stack.runtime and stack.bot
+    doc = Documented(stack.api("/api/openapi.json").json())
+    ci = stack.runtime.services.tokens.create("ci", ["releases:write"])
+    doc.check("post", "/api/releases", call(stack, "POST", "/api/releases", ci,
+                                            {"version": "v8.0.0", "channel": REL, "risk": "low"}))
+
+    def sent(kind: str) -> dict[str, Any]:
+        return stack.ws.wait_for(lambda: next((r["body"] for r in deployer.accepted() if r["body"]["type"] == kind),
+                                              None), what=kind)
+
+    task = sent("task.requested")
+    tasks = "/hooks/tasks/{task_id}"
+    done = call(stack, "POST", f"/hooks/tasks/{task['task_id']}", task["callback_token"], {"state": "done"})
+    assert doc.check("post", tasks, done) == {"task_id": task["task_id"], "state": "done"}
+    doc.check("post", tasks, call(stack, "POST", f"/hooks/tasks/{task['task_id']}", "wrong", {"state": "done"}))
+    doc.check("post", tasks, call(stack, "POST", f"/hooks/tasks/{task['task_id']}", "wrong", {"state": "later"}))
+
+    promoted = doc.check("post", "/api/releases/{version}/promote",
+                         call(stack, "POST", "/api/releases/v8.0.0/promote", ci))
+    assert [(d["stage"], d["state"]) for d in promoted["deployments"]] == [("staging", "requested")]
+    deploy = sent("deploy.requested")
+    path, url = "/hooks/deployments/{deployment_id}", f"/hooks/deployments/{deploy['deployment_id']}"
+    for state in ("in_progress", "succeeded"):
+        answer = doc.check("post", path, call(stack, "POST", url, deploy["callback_token"], {"state": state}))
+        assert answer == {"deployment_id": deploy["deployment_id"], "state": state}
+    late = call(stack, "POST", url, deploy["callback_token"], {"state": "failed"})
+    assert late.status_code == 409 and doc.check("post", path, late)["state"] == "succeeded"
+    doc.check("post", path, call(stack, "POST", "/hooks/deployments/99999", "t", {"state": "failed"}))
+    doc.check("post", path, call(stack, "POST", url, deploy["callback_token"], ["not", "an", "object"]))
+
+    shown = doc.check("get", "/api/releases/{version}", call(stack, "GET", "/api/releases/v8.0.0", ci))
+    assert shown["stage"] == "staging" and shown["deployments"][0]["seconds"] is not None
+    assert [(t["name"], t["state"], t["by"]) for t in shown["tasks"]] == [("scan", "done", "executor:deployer")]
+    listed = doc.check("get", "/api/releases", call(stack, "GET", "/api/releases", ci))["releases"]
+    assert [r["version"] for r in listed] == ["v8.0.0"]
 
 
 def test_hooks_whose_secret_is_unset_answer_as_documented(make_stack: Callable[..., Stack]) -> None:
