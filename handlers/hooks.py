@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -45,6 +46,32 @@ def _json(raw: bytes, content_type: str = "") -> Any:
 
 def _hmac_hex(secret: str, message: bytes) -> str:
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+# Grafana signs as grafana/alerting http/hmac.go does (HMACRoundTripper.sign): the lowercase hex
+# HMAC-SHA256, keyed with the secret's bytes, of the body as sent, or of "<unix seconds>:<body>"
+# when the contact point names a timestamp header (which it also sets to those seconds). That
+# header has no default name: these are the names Grafana's docs and provisioning examples use.
+GRAFANA_TIMESTAMP_HEADERS = ("x-grafana-alerting-timestamp", "x-grafana-alerting-signature-timestamp")
+# Grafana signs each attempt afresh, so a signed time further from ours than this is a replay
+# (or a clock that is off).
+GRAFANA_TOLERANCE_SECONDS = 300
+
+
+def grafana_problem(secret: str, headers: Mapping[str, str], raw: bytes, now: float) -> str | None:
+    """Why a Grafana notification's signature does not hold at ``now`` (Unix seconds), or None."""
+    stamp = next((headers[name] for name in GRAFANA_TIMESTAMP_HEADERS if name in headers), None)
+    message = raw if stamp is None else stamp.encode() + b":" + raw
+    given = headers.get("x-grafana-alerting-signature", "")
+    if not hmac.compare_digest(given.encode(), _hmac_hex(secret, message).encode()):
+        return ("X-Grafana-Alerting-Signature is missing or is not the HMAC-SHA256 of the body (of "
+                "`timestamp:body` with X-Grafana-Alerting-Timestamp) with GRAFANA_WEBHOOK_SECRET")
+    # Bounded digits before int(): Python refuses to parse thousands of them.
+    if stamp is not None and not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12
+                                  and abs(now - int(stamp)) <= GRAFANA_TOLERANCE_SECONDS):
+        return (f"the signed timestamp {stamp[:20]!r} is not within {GRAFANA_TOLERANCE_SECONDS // 60} minutes "
+                "of now: a replayed or delayed notification, or a clock that is off")
+    return None
 
 
 async def _store(services: Services, source: str, delivery: str, event: str, payload: Any) -> Response:
@@ -106,14 +133,7 @@ def routes(services: Services) -> list[BaseRoute]:
         secret = _secret(settings.grafana_webhook_secret)
         if not secret:
             return None  # unsigned contact points are accepted when no secret is configured
-        # Grafana's optional timestamp header (its name is configurable; these are the usual ones).
-        stamp = (request.headers.get("x-grafana-alerting-timestamp")
-                 or request.headers.get("x-grafana-alerting-signature-timestamp"))
-        message = f"{stamp}:".encode() + raw if stamp else raw
-        given = request.headers.get("x-grafana-alerting-signature", "")
-        if not hmac.compare_digest(given.encode(), _hmac_hex(secret, message).encode()):
-            return "X-Grafana-Alerting-Signature is missing or does not match GRAFANA_WEBHOOK_SECRET"
-        return None
+        return grafana_problem(secret, request.headers, raw, time.time())
 
     async def alertmanager(request: Request) -> Response:
         return await alerts(request, "alertmanager", alertmanager_auth)

@@ -1,4 +1,5 @@
-"""The local workspace's "CI & monitoring" panel: report a check, fire or resolve an alert.
+"""The "CI checks & alerts" section of the local workspace's Deploys panel: report a check, fire or
+resolve an alert.
 
 It plays GitHub Actions and Alertmanager for a newcomer: each control becomes a real, signed
 delivery to the bot's /hooks endpoints, so a gate closes and an alert pauses a canary exactly as

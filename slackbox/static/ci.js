@@ -1,4 +1,5 @@
-// The "CI & monitoring" panel: report a check, fire or resolve an alert (signed deliveries to the bot's hooks).
+// The Deploys panel's "CI checks & alerts" section: report a check, fire or resolve an alert
+// (signed deliveries to the bot's hooks, made by slackbox/ci_panel.py).
 import { toast } from "./dialogs.js";
 
 const $ = (id) => document.getElementById(id);

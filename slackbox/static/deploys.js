@@ -1,4 +1,5 @@
-// The "Deploys" panel: the bot's requests to the built-in deployer, and buttons to report on each.
+// The "Deploys" panel: everything the outside world reports. Its first section lists the bot's requests
+// to the built-in deployer with buttons to report on each; its second (ci.js) reports CI checks and alerts.
 import { toast } from "./dialogs.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,9 +29,22 @@ async function report(item, state) {
   await refresh();
 }
 
+// The newest request names a release and a service: offer them to the checks & alerts section.
+function suggest(items) {
+  const newest = items.length ? items[items.length - 1].body.release : null;
+  if (!newest) return;
+  if (!$("ci-release").value) $("ci-release").value = newest.version;
+  if (!$("ci-service").value && newest.service) $("ci-service").value = newest.service;
+}
+
 function render(items) {
   const list = $("deploys-list");
   list.replaceChildren();
+  if (items === null) {
+    list.appendChild(node("div", "deploys-help", "The built-in deployer is off: the policy names your team's own executors."));
+    return;
+  }
+  suggest(items);
   if (!items.length) list.appendChild(node("div", "deploys-help", "No requests yet: promote a release to staging."));
   for (const item of [...items].reverse()) {
     const b = item.body;
@@ -60,7 +74,11 @@ function render(items) {
 
 async function refresh() {
   const response = await fetch("/ui/deploys");
-  if (!response.ok) return; // the team's own executors are used: no built-in deployer
+  if (!response.ok) { // the team's own executors are used: no built-in deployer
+    if (shown !== "off" && !$("deploys-pane").hidden) render(null);
+    shown = "off";
+    return;
+  }
   const data = await response.json();
   $("deploys-count").textContent = String(data.deploys.length);
   const key = JSON.stringify(data.deploys);

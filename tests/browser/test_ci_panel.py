@@ -1,5 +1,5 @@
-"""The CI & monitoring panel: a reported check opens a gate; a fired alert shows on the release and
-resolving it clears it, all through the bot's real, signed hooks."""
+"""The Deploys panel's CI checks & alerts section: a reported check opens a gate; a fired alert shows on
+the release and resolving it clears it, all through the bot's real, signed hooks."""
 
 from __future__ import annotations
 
@@ -46,7 +46,13 @@ def test_report_a_check_then_fire_and_resolve_an_alert(page: Page, sandbox: Sand
     announcement.get_by_role("button", name="Promote to Staging").click()
     expect(ephemeral(page, "needs these checks passed")).to_contain_text("security")
 
-    page.locator("#ci-panel summary").click()
+    # One panel plays the outside world: its checks & alerts section sits below the deploy requests,
+    # which say the built-in deployer is off here (this policy names no executor).
+    page.locator("#deploys-toggle").click()
+    pane = page.get_by_role("complementary", name="Deploys")
+    expect(pane.get_by_role("heading", name="CI checks & alerts")).to_be_visible()
+    expect(pane.locator("#deploy-requests")).to_contain_text("built-in deployer is off")
+    expect(pane.get_by_role("group", name="Report a check")).to_be_visible()
     page.locator("#ci-release").fill("v4.0.0")
     page.locator("#ci-check").fill("security")
     page.locator("#ci-state").select_option("passed")

@@ -40,6 +40,9 @@ def test_deploys_panel_reports_back(page: Page, sandbox: Sandbox) -> None:
     expect(card).to_contain_text("Deploy v1.0.0 to staging")
     expect(card.locator("pre")).to_contain_text("webhook-signature: v1,")
     expect(card.locator("pre")).to_contain_text('"type":"deploy.requested"')
+    # The checks & alerts section of the same panel is offered the requested release and its service.
+    expect(page.locator("#deploys-pane #ci-release")).to_have_value("v1.0.0")
+    expect(page.locator("#deploys-pane #ci-service")).to_have_value("default")
     shoot(page, "07-deploys-panel")
     card.get_by_role("button", name="In progress").click()
     expect(card).to_contain_text("reported in_progress (HTTP 200)")

@@ -115,11 +115,29 @@ def checks(stack: Stack, version: str) -> dict[str, ReleaseCheck]:
     return {r.name: r for r in services.checks.listed(version)}
 
 
-def grafana(stack: Stack, body: dict[str, Any], secret: str | None = GRAFANA_SECRET) -> httpx.Response:
-    """POST a Grafana contact-point notification, signed when ``secret`` is given."""
+def grafana_signature(secret: str, raw: bytes, timestamp: str | None = None) -> str:
+    """X-Grafana-Alerting-Signature as Grafana computes it: grafana/alerting http/hmac.go,
+    HMACRoundTripper.sign (github.com/grafana/alerting, file last changed in commit
+    2acbeef29642fc3d89c7f3f0ad2f78e01c6d673e, read at 783ce041445f48a1c5d7ec785becb54d57ae7918):
+    hmac.New(sha256.New, []byte(secret)); with a timestamp header, Write(timestamp) and Write(":")
+    where timestamp is strconv.FormatInt(now.Unix(), 10); then Write(body); hex.EncodeToString."""
+    mac = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+    if timestamp is not None:
+        mac.update(timestamp.encode())
+        mac.update(b":")
+    mac.update(raw)
+    return mac.hexdigest()
+
+
+def grafana(stack: Stack, body: dict[str, Any], secret: str | None = GRAFANA_SECRET, *,
+            timestamp: str | None = None, timestamp_header: str = "X-Grafana-Alerting-Timestamp") -> httpx.Response:
+    """POST a Grafana contact-point notification, signed as Grafana signs it when ``secret`` is given
+    (over ``timestamp:body`` with ``timestamp`` in ``timestamp_header`` when a timestamp is given)."""
     assert stack.bot
     raw = json.dumps(body).encode()
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", "User-Agent": "Grafana"}
     if secret:
-        headers["X-Grafana-Alerting-Signature"] = hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+        headers["X-Grafana-Alerting-Signature"] = grafana_signature(secret, raw, timestamp)
+    if timestamp is not None:
+        headers[timestamp_header] = timestamp
     return httpx.post(stack.bot.url + "/hooks/grafana", content=raw, headers=headers, timeout=10)
