@@ -128,8 +128,10 @@ class ReleaseService:
             self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
             if begins is not None:
                 self._begin_at(tx, release, begins, origin)
-            tasks.request_all(tx, self.policy, release)
-            return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk))
+            requested = tasks.request_all(tx, self.policy, release)
+            if begins is not None:  # a hotfix starting at a later stage has a deployment already
+                return self._view(tx.session, release)
+            return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk), tasks=requested)
         return self.db.run(work)
 
     def promote(self, version: str, origin: Origin, *, expected_stage: str | None = None) -> ReleaseView:

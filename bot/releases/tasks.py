@@ -37,8 +37,9 @@ def owner_text(owner: str) -> str:
     return f"*{escape(owner)}*"
 
 
-def request_all(tx: Tx, policy: Policy, release: Release) -> None:
-    """Create the release's tasks and ask each owner (inside the start transaction)."""
+def request_all(tx: Tx, policy: Policy, release: Release) -> list[ReleaseTask]:
+    """Create the release's tasks and ask each owner (inside the start transaction); returns them."""
+    created: list[ReleaseTask] = []
     for phase in PHASES:  # in the order the phases happen, whatever the file's order
         for task in policy.tasks.get(phase, []):
             executor = task.owner in policy.executors
@@ -49,6 +50,7 @@ def request_all(tx: Tx, policy: Policy, release: Release) -> None:
                               created_at=tx.now, updated_at=tx.now)
             tx.session.add(row)
             tx.session.flush()
+            created.append(row)
             if executor:
                 tx.send(Op.WEBHOOK, executor=task.owner, message_id=f"msg_warroom_task_{row.id}",
                         callback_path=f"/hooks/tasks/{row.id}", secret={"callback_token": token}, body={
@@ -67,6 +69,7 @@ def request_all(tx: Tx, policy: Policy, release: Release) -> None:
             buttons = bk.actions(bk.button("Done", "task_done", {"t": row.id}, style="primary"),
                                  bk.button("Blocked", "task_blocked", {"t": row.id}, style="danger"))
             tx.slack.post(ref(key, "channel"), text, bk.to_dicts([bk.section(text), buttons]), thread_ts=ref(key, "ts"))
+    return created
 
 
 def blocking(s: Session, policy: Policy, release: Release, target: Stage) -> str | None:

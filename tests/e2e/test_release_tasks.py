@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+import httpx
+
 from tests.e2e.conftest import Stack
 from tests.e2e.executors import SECRET, Deployer, report
 from tests.e2e.test_executors import deployer  # noqa: F401 - fixture
@@ -65,3 +67,12 @@ def test_tasks_are_requested_marked_and_gate_promotion(make_stack: Callable[...,
     body = release(stack, "v14.0.0")
     assert body["stage"] == "staging"
     assert [(t["name"], t["state"]) for t in body["tasks"]] == [("scan", "done"), ("prepare", "done")]
+
+    # A release started through the API answers with the tasks it just requested.
+    assert stack.runtime and stack.bot
+    writer = stack.runtime.services.tokens.create("ci", ["releases:write"])
+    made = httpx.post(stack.bot.url + "/api/releases", json={"version": "v14.1.0", "channel": REL, "risk": "low"},
+                      headers={"Authorization": f"Bearer {writer}"}, timeout=10)
+    assert made.status_code == 201
+    assert [(t["name"], t["state"]) for t in made.json()["tasks"]] == [("scan", "requested"),
+                                                                       ("prepare", "requested")]
