@@ -15,7 +15,6 @@ With a PostgreSQL URL the data goes into a fresh schema that is dropped afterwar
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import shutil
 import sys
@@ -163,11 +162,12 @@ def main() -> int:
         t0 = time.perf_counter()
         fill(db, args.deployments, args.incidents, args.services)
         print(f"fill took {time.perf_counter() - t0:.1f} s")
-        os.environ["WARROOM_API_TOKEN"] = TOKEN
-        os.environ["WARROOM_API_RATE"] = "0"  # measure the report, not the edge's per-address rate limit
+        # start() strips WARROOM_* from the inherited environment: the bot's settings go in ``env``.
+        # Rate 0: measure the report, not the edge's per-address rate limit.
+        env = {"WARROOM_API_TOKEN": TOKEN, "WARROOM_API_RATE": "0"}
         slack, slack_url = start("slack")
         procs.append(slack)
-        bot, bot_url = start("warroom", f"{slack_url}/api/", db)
+        bot, bot_url = start("warroom", f"{slack_url}/api/", db, env=env)
         procs.append(bot)
         httpx.get(bot_url + "/healthz", timeout=30)
         rng = random.Random(1)
