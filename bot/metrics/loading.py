@@ -11,8 +11,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, String, func, or_, select, tuple_, type_coerce
 
 from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
 from storage.models import Deployment, DeploymentCommit, Incident, table_of
@@ -59,64 +58,46 @@ def _incs(conn: Connection, *where: Any) -> list[Inc]:
             in conn.execute(select(*_INC_COLS).where(*where))]
 
 
-def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, final: str,
-          service: str | None, finished_at: dict[int, datetime]) -> list[tuple[datetime, float]]:
+def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, first: set[int],
+          finished_at: dict[int, datetime]) -> list[tuple[datetime, float]]:
     """(finished_at, hours) per commit of a successful change in the window that is the first
-    successful change of its service to ship that commit (by finished_at, then id).
-
-    Two joins, no correlated subquery: SQLite plans a correlated NOT EXISTS as a scan of every
-    earlier deployment per commit."""
-    ok = [*base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success"]
-    window = select(C.c.deployment_id, D.c.service, C.c.sha, _raw(C.c.committed_at)).select_from(
-        C.join(D, D.c.id == C.c.deployment_id)).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)
-    shipped = conn.execute(window).all()
-    if not shipped:
-        return []
-    c1, d1 = aliased(C), aliased(D)
-    shas = select(c1.c.sha).select_from(c1.join(d1, d1.c.id == c1.c.deployment_id)).where(
-        d1.c.id.in_(select(D.c.id).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)))
-    # Every successful change that shipped one of those commits, oldest first. Driven from the
-    # sha index: the `|| ''` keeps SQLite from walking the deployment indexes instead.
-    def plain(column: Any) -> Any:
-        return column + "" if conn.dialect.name == "sqlite" else column  # PostgreSQL plans this well
-
-    svc_filter = [plain(D.c.service) == service] if service else []
-    earlier = [plain(D.c.environment) == final, *svc_filter, D.c.finished_at.is_not(None),
-               D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at < end]
-    first: dict[tuple[str, str], int] = {}
-    for sha, svc, dep_id in conn.execute(
-            select(C.c.sha, D.c.service, D.c.id).select_from(C.join(D, D.c.id == C.c.deployment_id))
-            .where(*earlier, C.c.sha.in_(shas)).order_by(D.c.finished_at, D.c.id)):
-        first.setdefault((svc, sha), dep_id)
+    successful change of its service to ship that commit (``first``: those commit rows' ids)."""
     out = []
-    for dep_id, svc, sha, committed in shipped:
-        if first[(svc, sha)] == dep_id:
+    shipped = select(C.c.id, C.c.deployment_id, _raw(C.c.committed_at)).select_from(
+        C.join(D, D.c.id == C.c.deployment_id)).where(
+        *base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at >= start, D.c.finished_at < end)
+    for commit_id, dep_id, committed in conn.execute(shipped):
+        if commit_id in first:
             finished = finished_at[dep_id]
             out.append((finished, (finished - _dt(committed)).total_seconds() / 3600))
     return out
 
 
-def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None) -> History:
-    """Everything ``definitions.compute`` needs for [start, end) and any window inside it."""
+def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None,
+         first: set[int]) -> History:
+    """Everything ``definitions.compute`` needs for [start, end) and any window inside it
+    (``first``: the ids of the commit rows that are first shipments, see ``shipments``)."""
     base = _production(final, service)
     h = History()
-    h.changes = _deps(conn, *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
-    # Deployments that share service and version with a change in the window: the only ones a
-    # rollback or an incident can name when the name matters here (it names a change in the window).
-    c = aliased(D)
-    same_version = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.version,
-                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
-                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
-    in_window = and_(D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    # Every deployment finished in the window: its changes, and its rollbacks (for the rates).
+    for dep in _deps(conn, *base, D.c.finished_at >= start, D.c.finished_at < end):
+        (h.changes if dep.is_change else h.rollbacks).append(dep)
+    # A rollback or an incident names a window change only if no deployment of that version
+    # finished after the change and before it; ones finished before the window cannot come
+    # between, so the deployments sharing service and version with a window change from the
+    # window on are all it takes to tell. Later rollbacks count only when they undo a version
+    # of a window change (they fail it).
+    window_changes = select(D.c.service, D.c.version).where(
+        *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    versions = {(d.service, d.version) for d in h.changes}
     pool: dict[tuple[str, str], list[Dep]] = defaultdict(list)
-    for dep in [*h.changes, *_deps(conn, *base, same_version, ~in_window)]:
+    for dep in [*h.changes, *h.rollbacks]:
+        if (dep.service, dep.version) in versions:
+            pool[(dep.service, dep.version)].append(dep)
+    for dep in _deps(conn, *base, D.c.finished_at >= end, tuple_(D.c.service, D.c.version).in_(window_changes)):
         pool[(dep.service, dep.version)].append(dep)
-    # Rollbacks finished in the window (for the rates), and later ones naming a window change.
-    names_change = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.rolls_back,
-                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
-                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
-    h.rollbacks = _deps(conn, *base, D.c.kind == "rollback", D.c.finished_at >= start,
-                        or_(D.c.finished_at < end, names_change))
+    h.rollbacks += _deps(conn, *base, D.c.finished_at >= end, D.c.kind == "rollback",
+                         tuple_(D.c.service, D.c.rolls_back).in_(window_changes))
     for r in h.rollbacks:
         named = attribute(r.finished_at, pool.get((r.service, r.rolls_back or ""), []), exclude=r.id)
         if named:
@@ -145,12 +126,13 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     named_at += [i.declared_at for i in h.causing if h.incident_of.get(i.id) in ids]
     earliest, latest = min([start, *named_at]), max([end, *named_at])
     recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
-    for dep in _deps(conn, *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest):
-        h.recoveries.setdefault(dep.service, []).append(dep.finished_at)
+    for svc, finished in conn.execute(select(D.c.service, _raw(D.c.finished_at)).where(
+            *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest).order_by(D.c.finished_at, D.c.id)):
+        h.recoveries.setdefault(svc, []).append(_dt(finished))
     for svc, first_after in conn.execute(select(D.c.service, func.min(_raw(D.c.finished_at)))
                                          .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
         h.recoveries.setdefault(svc, []).append(_dt(first_after))
-    h.lead = _lead(conn, base, start, end, final, service, {d.id: d.finished_at for d in h.changes})
+    h.lead = _lead(conn, base, start, end, first, {d.id: d.finished_at for d in h.changes})
     res_where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
     if service:
         res_where.append(I.c.service == service)
