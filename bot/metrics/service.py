@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from bot.errors import UsageError
 from bot.metrics import imports
-from bot.metrics.definitions import FIELDS, compute
+from bot.metrics.cache import ReportCache
+from bot.metrics.definitions import FIELDS, History, compute
 from bot.metrics.levels import REPORT_YEAR, levels, targets
 from bot.metrics.loading import load
-from bot.metrics.shipments import FirstShipments
 from bot.ops import Op
 from bot.policy import Policy
 from bot.tx import Database, Origin, Tx
@@ -101,7 +103,7 @@ class MetricsService:
     def __init__(self, db: Database, policy: Policy) -> None:
         self.db = db
         self.policy = policy
-        self.shipments = FirstShipments()
+        self.cache = ReportCache()
 
     def report(self, w: Window, *, weekly: bool = True) -> dict[str, Any]:
         """Every metric for the window, with targets, DORA levels and (optionally) per ISO week."""
@@ -110,8 +112,7 @@ class MetricsService:
                 # The planner's estimates for a year of rows make it JIT-compile these short
                 # queries, which costs more (about 100 ms) than running them.
                 conn.exec_driver_sql("SET LOCAL jit = off")
-            first = self.shipments.get(conn, self.policy.final_stage)
-            history = load(conn, self.policy.final_stage, w.start, w.end, w.service, first)
+            history = self._history(conn, w)
         metrics = compute(history, w.start, w.end)
         out: dict[str, Any] = {name: metrics[name] for name in FIELDS}
         out["counts"] = {k: metrics[k] for k in ("changes", "failed_changes", "rollbacks", "incidents_resolved")}
@@ -127,6 +128,21 @@ class MetricsService:
                 out["weekly"].append({"week": label, "from": start.isoformat(), "to": end.isoformat(),
                                       **{name: week[name] for name in FIELDS}, "kinds": week["kinds"]})
         return out
+
+    def _history(self, conn: Connection, w: Window) -> History:
+        """The records for ``w``: the kept history from the horizon on when the window lies
+        after it (read once per change of the records), else read for the window alone."""
+        stage = self.policy.final_stage
+        snap = self.cache.snapshot(conn, stage)
+        back = self.db.clock.now() - timedelta(days=MAX_DAYS)
+        horizon = datetime(back.year, back.month, 1, tzinfo=UTC)  # moves once a month
+        if w.start < horizon:
+            return load(conn, stage, w.start, w.end, w.service, snap.first)
+        history = self.cache.history(snap, w.service, horizon)
+        if history is None:
+            history = load(conn, stage, horizon, LATEST, w.service, snap.first)
+            self.cache.keep(snap, w.service, horizon, history)
+        return history
 
     def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
         """`/release metrics`: the figures now (the reply) and the chart, uploaded to ``channel``."""

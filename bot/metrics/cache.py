@@ -1,0 +1,104 @@
+"""What reports keep in memory while the records stay the same, and how a change is seen.
+
+Lead time counts a commit once, at the first successful change of its service that shipped it
+(over all history); deciding that per report means probing every earlier deployment of each
+commit in the window (over 100 ms for a 90-day window of a busy year). And a report reads
+thousands of rows for each window. So the ids of the commit rows that are first shipments, and
+the history from a horizon on (per service), are read once and kept until the records change.
+
+A change is seen by a fingerprint, read before every report: for deployments and incidents
+the row count, highest id and sum of ``row_version`` (every update bumps it, ``Tx.save``;
+neither is ever deleted), and the highest commit row id (commit rows are only added with a new
+deployment, in its transaction, so the deployment count moves with them; the id is a check).
+A report after a change rebuilds what it reads (the cost of one uncached report of the horizon).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from bot.metrics.definitions import CHANGE_KINDS, History
+from storage.models import Deployment, DeploymentCommit, Incident, table_of
+
+D = table_of(Deployment)
+C = table_of(DeploymentCommit)
+I = table_of(Incident)  # noqa: E741
+HISTORIES = 8  # (service, horizon) histories kept; a year of 50,000 deployments is about 30 MB
+
+
+def fingerprint(conn: Connection) -> tuple[Any, ...]:
+    """What changes whenever a deployment, a deployment's commit or an incident is added or changed."""
+    out: list[Any] = []
+    for t in (D, I):
+        out += conn.execute(select(func.count(), func.max(t.c.id), func.coalesce(func.sum(t.c.row_version), 0))
+                            .select_from(t)).one()
+    out.append(conn.execute(select(func.max(C.c.id))).scalar())
+    return tuple(out)
+
+
+def first_shipments(conn: Connection, stage: str) -> set[int]:
+    """Ids of the commit rows that are the first successful change of their service (into
+    ``stage``) to ship their sha, by finished_at, then deployment id."""
+    rows = conn.execute(
+        select(C.c.id, D.c.service, C.c.sha).select_from(C.join(D, D.c.id == C.c.deployment_id))
+        .where(D.c.environment == stage, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success",
+               D.c.finished_at.is_not(None))
+        .order_by(D.c.finished_at, D.c.id))
+    seen: set[tuple[str, str]] = set()
+    first: set[int] = set()
+    for commit_id, service, sha in rows:
+        if (service, sha) not in seen:
+            seen.add((service, sha))
+            first.add(commit_id)
+    return first
+
+
+class Snapshot:
+    """What was read for one fingerprint of the records (for one stage)."""
+
+    def __init__(self, key: tuple[Any, ...], first: set[int]) -> None:
+        self.key = key
+        self.first = first
+        self.histories: OrderedDict[tuple[str | None, datetime], History] = OrderedDict()
+
+
+class ReportCache:
+    """The current snapshot per stage; a new fingerprint starts a new one (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, Snapshot] = {}
+
+    def snapshot(self, conn: Connection, stage: str) -> Snapshot:
+        """The snapshot for the records as they stand now (read through ``conn``)."""
+        key = (stage, *fingerprint(conn))
+        with self._lock:
+            snap = self._snapshots.get(stage)
+            if snap is not None and snap.key == key:
+                return snap
+        # Built outside the lock (a concurrent rebuild only repeats work). The fingerprint was
+        # read first, so a change during the build moves it again and the next report rebuilds.
+        snap = Snapshot(key, first_shipments(conn, stage))
+        with self._lock:
+            self._snapshots[stage] = snap
+        return snap
+
+    def history(self, snap: Snapshot, service: str | None, horizon: datetime) -> History | None:
+        """The kept history of ``service`` from ``horizon`` on, if any."""
+        with self._lock:
+            found = snap.histories.get((service, horizon))
+            if found is not None:
+                snap.histories.move_to_end((service, horizon))
+            return found
+
+    def keep(self, snap: Snapshot, service: str | None, horizon: datetime, history: History) -> None:
+        """Keep ``history`` (the least recently used one goes beyond HISTORIES)."""
+        with self._lock:
+            snap.histories[(service, horizon)] = history
+            while len(snap.histories) > HISTORIES:
+                snap.histories.popitem(last=False)
