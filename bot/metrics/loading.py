@@ -50,12 +50,12 @@ def _production(final: str, service: str | None) -> list[Any]:
 
 def _deps(conn: Connection, *where: Any) -> list[Dep]:
     return [Dep(i, svc, ver, kind, res, _dt(st), _dt(fin), rel, rb) for i, svc, ver, kind, res, st, fin, rel, rb
-            in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id))]
+            in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id)).all()]
 
 
 def _incs(conn: Connection, *where: Any) -> list[Inc]:
     return [Inc(i, svc, _dt(dec), _dt(res), ver, rel) for i, svc, dec, res, ver, rel
-            in conn.execute(select(*_INC_COLS).where(*where))]
+            in conn.execute(select(*_INC_COLS).where(*where)).all()]
 
 
 def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, first: set[int],
@@ -66,7 +66,7 @@ def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, fir
     shipped = select(C.c.id, C.c.deployment_id, _raw(C.c.committed_at)).select_from(
         C.join(D, D.c.id == C.c.deployment_id)).where(
         *base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at >= start, D.c.finished_at < end)
-    for commit_id, dep_id, committed in conn.execute(shipped):
+    for commit_id, dep_id, committed in conn.execute(shipped).all():
         if commit_id in first:
             finished = finished_at[dep_id]
             out.append((finished, (finished - _dt(committed)).total_seconds() / 3600))
