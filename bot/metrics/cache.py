@@ -1,16 +1,17 @@
-"""What reports keep in memory while the records stay the same, and how a change is seen.
+"""What reports keep in memory while the deployments stay the same, and how a change is seen.
 
 Lead time counts a commit once, at the first successful change of its service that shipped it
 (over all history); deciding that per report means probing every earlier deployment of each
 commit in the window (over 100 ms for a 90-day window of a busy year). And a report reads
-thousands of rows for each window. So the ids of the commit rows that are first shipments, and
-the history from a horizon on (per service), are read once and kept until the records change.
+thousands of deployments for each window. So the ids of the commit rows that are first
+shipments, and the deployments from a horizon on (per service), are read once and kept until
+the deployments change; incidents (few, and updated often) are read for each report.
 
-A change is seen by a fingerprint, read before every report: for deployments and incidents
-the row count, highest id and sum of ``row_version`` (every update bumps it, ``Tx.save``;
-neither is ever deleted), and the highest commit row id (commit rows are only added with a new
-deployment, in its transaction, so the deployment count moves with them; the id is a check).
-A report after a change rebuilds what it reads (the cost of one uncached report of the horizon).
+A change is seen by a fingerprint, read before every report: the count, highest id and sum of
+``row_version`` of the stage's deployments (every update bumps ``row_version``, ``Tx.save``;
+deployments are never deleted), and the highest commit row id (commit rows are only added with
+a new deployment, in its transaction, so the count moves with them too). A report after a
+change reads the kept deployments again (the cost of one uncached report of the horizon).
 """
 
 from __future__ import annotations
@@ -23,24 +24,20 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from bot.metrics.definitions import CHANGE_KINDS, History
-from storage.models import Deployment, DeploymentCommit, Incident, table_of
+from storage.models import Deployment, DeploymentCommit, table_of
 
 D = table_of(Deployment)
 C = table_of(DeploymentCommit)
-I = table_of(Incident)  # noqa: E741
 # (service, horizon) histories kept per snapshot. The services' histories together hold the
 # records once more than the all-services one (a year of 50,000 deployments: about 30 MB).
 HISTORIES = 64
 
 
-def fingerprint(conn: Connection) -> tuple[Any, ...]:
-    """What changes whenever a deployment, a deployment's commit or an incident is added or changed."""
-    out: list[Any] = []
-    for t in (D, I):
-        out += conn.execute(select(func.count(), func.max(t.c.id), func.coalesce(func.sum(t.c.row_version), 0))
-                            .select_from(t)).one()
-    out.append(conn.execute(select(func.max(C.c.id))).scalar())
-    return tuple(out)
+def fingerprint(conn: Connection, stage: str) -> tuple[Any, ...]:
+    """What changes whenever a deployment into ``stage`` or a deployment's commit is added or changed."""
+    deps = conn.execute(select(func.count(), func.max(D.c.id), func.coalesce(func.sum(D.c.row_version), 0))
+                        .where(D.c.environment == stage)).one()
+    return (*deps, conn.execute(select(func.max(C.c.id))).scalar())
 
 
 def first_shipments(conn: Connection, stage: str) -> set[int]:
@@ -61,7 +58,7 @@ def first_shipments(conn: Connection, stage: str) -> set[int]:
 
 
 class Snapshot:
-    """What was read for one fingerprint of the records (for one stage)."""
+    """What was read for one fingerprint of the deployments (for one stage)."""
 
     def __init__(self, key: tuple[Any, ...], first: set[int]) -> None:
         self.key = key
@@ -78,7 +75,7 @@ class ReportCache:
 
     def snapshot(self, conn: Connection, stage: str) -> Snapshot:
         """The snapshot for the records as they stand now (read through ``conn``)."""
-        key = (stage, *fingerprint(conn))
+        key = (stage, *fingerprint(conn, stage))
         with self._lock:
             snap = self._snapshots.get(stage)
             if snap is not None and snap.key == key:

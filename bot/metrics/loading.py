@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, String, func, or_, select, tuple_, type_coerce
 
-from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
+from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute, with_incidents
 from storage.models import Deployment, DeploymentCommit, Incident, table_of
 
 D = table_of(Deployment)
@@ -74,9 +74,10 @@ def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, fir
 
 
 def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None,
-         first: set[int]) -> History:
+         first: set[int], *, incidents: bool = True) -> History:
     """Everything ``definitions.compute`` needs for [start, end) and any window inside it
-    (``first``: the ids of the commit rows that are first shipments, see ``shipments``)."""
+    (``first``: the ids of the commit rows that are first shipments, see ``cache``). Without
+    ``incidents``, see ``add_incidents``: the window must then end after every record."""
     base = _production(final, service)
     h = History()
     # Every deployment finished in the window: its changes, and its rollbacks (for the rates).
@@ -102,23 +103,10 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
         named = attribute(r.finished_at, pool.get((r.service, r.rolls_back or ""), []), exclude=r.id)
         if named:
             h.rollback_of[r.id] = named.id
-    # Incidents name a change by version (a release's version when set from Slack); one
-    # declared before the window cannot name a change finished in it.
-    inc_where: list[Any] = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
-    if service:
-        inc_where.append(or_(I.c.service == service, I.c.service.is_(None)))
-    h.causing = _incs(conn, *inc_where)
-    by_version: dict[str, list[Dep]] = defaultdict(list)
     for (_, ver), deps in pool.items():
-        by_version[ver] += deps
-    for i in h.causing:
-        # An incident names the code of a version: the change that shipped it, not a rollback
-        # that happened to redeploy it.
-        candidates = [d for d in by_version.get(i.caused_by_version or "", [])
-                      if d.is_change and (i.service is None or d.service == i.service)]
-        named = attribute(i.declared_at, candidates)
-        if named:
-            h.incident_of[i.id] = named.id
+        h.by_version.setdefault(ver, []).extend(deps)
+    if incidents:
+        h.causing, h.incident_of = _causing(conn, h, start, service)
     # A failure of a window change happens between ``earliest`` and ``latest``; the first
     # recovery after it is one finished in between, or the first one after ``latest``.
     ids = {d.id for d in h.changes}
@@ -133,8 +121,42 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
                                          .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
         h.recoveries.setdefault(svc, []).append(_dt(first_after))
     h.lead = _lead(conn, base, start, end, first, {d.id: d.finished_at for d in h.changes})
-    res_where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
-    if service:
-        res_where.append(I.c.service == service)
-    h.resolved = _incs(conn, *res_where)
+    if incidents:
+        h.resolved = _resolved(conn, start, end, service)
     return h
+
+
+def _causing(conn: Connection, h: History, start: datetime, service: str | None) -> tuple[list[Inc], dict[int, int]]:
+    """Incidents that name a version, each with the deployment it names among ``h``'s.
+
+    Incidents name a change by version (a release's version when set from Slack); one
+    declared before the window cannot name a change finished in it."""
+    where: list[Any] = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
+    if service:
+        where.append(or_(I.c.service == service, I.c.service.is_(None)))
+    causing = _incs(conn, *where)
+    named_by: dict[int, int] = {}
+    for i in causing:
+        # An incident names the code of a version: the change that shipped it, not a rollback
+        # that happened to redeploy it.
+        candidates = [d for d in h.by_version.get(i.caused_by_version or "", [])
+                      if d.is_change and (i.service is None or d.service == i.service)]
+        named = attribute(i.declared_at, candidates)
+        if named:
+            named_by[i.id] = named.id
+    return causing, named_by
+
+
+def _resolved(conn: Connection, start: datetime, end: datetime, service: str | None) -> list[Inc]:
+    where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
+    if service:
+        where.append(I.c.service == service)
+    return _incs(conn, *where)
+
+
+def add_incidents(conn: Connection, kept: History, start: datetime, end: datetime, service: str | None) -> History:
+    """``kept`` (read without incidents, from before ``start`` on, left as it is) with the
+    incidents a report for [start, end) reads: incidents change often (every status update),
+    deployments seldom, so only the deployments are kept between reports."""
+    causing, named_by = _causing(conn, kept, start, service)
+    return with_incidents(kept, causing, named_by, _resolved(conn, start, end, service))

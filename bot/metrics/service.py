@@ -14,7 +14,7 @@ from bot.metrics import imports
 from bot.metrics.cache import ReportCache
 from bot.metrics.definitions import FIELDS, History, compute
 from bot.metrics.levels import REPORT_YEAR, levels, targets
-from bot.metrics.loading import load
+from bot.metrics.loading import add_incidents, load
 from bot.ops import Op
 from bot.policy import Policy
 from bot.tx import Database, Origin, Tx
@@ -130,19 +130,20 @@ class MetricsService:
         return out
 
     def _history(self, conn: Connection, w: Window) -> History:
-        """The records for ``w``: the kept history from the horizon on when the window lies
-        after it (read once per change of the records), else read for the window alone."""
+        """The records for ``w``: the kept deployments from the horizon on (read once per change
+        of them) with the window's incidents when the window lies after the horizon, else all
+        read for the window alone."""
         stage = self.policy.final_stage
         snap = self.cache.snapshot(conn, stage)
         back = self.db.clock.now() - timedelta(days=MAX_DAYS)
         horizon = datetime(back.year, back.month, 1, tzinfo=UTC)  # moves once a month
         if w.start < horizon:
             return load(conn, stage, w.start, w.end, w.service, snap.first)
-        history = self.cache.history(snap, w.service, horizon)
-        if history is None:
-            history = load(conn, stage, horizon, LATEST, w.service, snap.first)
-            self.cache.keep(snap, w.service, horizon, history)
-        return history
+        kept = self.cache.history(snap, w.service, horizon)
+        if kept is None:
+            kept = load(conn, stage, horizon, LATEST, w.service, snap.first, incidents=False)
+            self.cache.keep(snap, w.service, horizon, kept)
+        return add_incidents(conn, kept, w.start, w.end, w.service)
 
     def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
         """`/release metrics`: the figures now (the reply) and the chart, uploaded to ``channel``."""
