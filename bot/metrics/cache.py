@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from bot.metrics.definitions import CHANGE_KINDS, History
+from bot.metrics.loading import no_jit
 from storage.models import Deployment, DeploymentCommit, table_of
 
 D = table_of(Deployment)
@@ -35,14 +36,15 @@ HISTORIES = 64
 
 def fingerprint(conn: Connection, stage: str) -> tuple[Any, ...]:
     """What changes whenever a deployment into ``stage`` or a deployment's commit is added or changed."""
-    deps = conn.execute(select(func.count(), func.max(D.c.id), func.coalesce(func.sum(D.c.row_version), 0))
-                        .where(D.c.environment == stage)).one()
-    return (*deps, conn.execute(select(func.max(C.c.id))).scalar())
+    last_commit = select(func.max(C.c.id)).scalar_subquery()
+    return tuple(conn.execute(select(func.count(), func.max(D.c.id), func.coalesce(func.sum(D.c.row_version), 0),
+                                     last_commit).where(D.c.environment == stage)).one())
 
 
 def first_shipments(conn: Connection, stage: str) -> set[int]:
     """Ids of the commit rows that are the first successful change of their service (into
     ``stage``) to ship their sha, by finished_at, then deployment id."""
+    no_jit(conn)
     rows = conn.execute(
         select(C.c.id, D.c.service, C.c.sha).select_from(C.join(D, D.c.id == C.c.deployment_id))
         .where(D.c.environment == stage, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success",

@@ -108,10 +108,6 @@ class MetricsService:
     def report(self, w: Window, *, weekly: bool = True) -> dict[str, Any]:
         """Every metric for the window, with targets, DORA levels and (optionally) per ISO week."""
         with self.db.engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # The planner's estimates for a year of rows make it JIT-compile these short
-                # queries, which costs more (about 100 ms) than running them.
-                conn.exec_driver_sql("SET LOCAL jit = off")
             history = self._history(conn, w)
         metrics = compute(history, w.start, w.end)
         out: dict[str, Any] = {name: metrics[name] for name in FIELDS}
