@@ -27,6 +27,16 @@ def test_an_import_shows_in_the_next_report(history: History) -> None:
     assert again["failed_deployment_recovery_hours_median"] == pytest.approx(2.0)
 
 
+def test_an_incident_alone_shows_in_the_next_report(history: History) -> None:
+    history.dep("v1", 10)
+    history.inc(5, 8)
+    assert history.report()["change_failure_rate"] == 0 and history.report()["mttr_hours_median"] == 3.0
+    history.inc(11, 15, cause="v1")  # the deployments did not change; the incidents are read anew
+    again = history.report()
+    assert again["change_failure_rate"] == 1.0 and again["failed_deployment_recovery_hours_median"] == 4.0
+    assert again["mttr_hours_median"] == pytest.approx(3.5)
+
+
 def test_a_deployment_finishing_later_shows_in_the_next_report(history: History) -> None:
     history.dep("v1", 10, commits=[("x", 0)])
     s = history.s
