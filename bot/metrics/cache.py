@@ -3,9 +3,9 @@
 Lead time counts a commit once, at the first successful change of its service that shipped it
 (over all history); deciding that per report means probing every earlier deployment of each
 commit in the window (over 100 ms for a 90-day window of a busy year). And a report reads
-thousands of deployments for each window. So the ids of the commit rows that are first
-shipments, and the deployments from a horizon on (per service), are read once and kept until
-the deployments change; incidents (few, and updated often) are read for each report.
+thousands of deployments for each window. So the lead times of first shipments (per change),
+and the deployments from a horizon on (per service), are read once and kept until the
+deployments change; incidents (few, and updated often) are read for each report.
 
 A change is seen by a fingerprint, read before every report: the count, highest id and sum of
 ``row_version`` of the stage's deployments (every update bumps ``row_version``, ``Tx.save``;
@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from bot.metrics.definitions import CHANGE_KINDS, History
-from bot.metrics.loading import no_jit
+from bot.metrics.loading import no_jit, raw
 from storage.models import Deployment, DeploymentCommit, table_of
 
 D = table_of(Deployment)
@@ -41,30 +41,37 @@ def fingerprint(conn: Connection, stage: str) -> tuple[Any, ...]:
                                      last_commit).where(D.c.environment == stage)).one())
 
 
-def first_shipments(conn: Connection, stage: str) -> set[int]:
-    """Ids of the commit rows that are the first successful change of their service (into
-    ``stage``) to ship their sha, by finished_at, then deployment id."""
+def lead_hours(conn: Connection, stage: str) -> dict[int, list[float]]:
+    """Per successful change (into ``stage``): the lead time in hours of each commit it was the
+    first successful change of its service to ship (by finished_at, then deployment id)."""
     no_jit(conn)
     rows = conn.execute(
-        select(C.c.id, D.c.service, C.c.sha).select_from(C.join(D, D.c.id == C.c.deployment_id))
+        select(C.c.deployment_id, D.c.service, C.c.sha, raw(C.c.committed_at), raw(D.c.finished_at))
+        .select_from(C.join(D, D.c.id == C.c.deployment_id))
         .where(D.c.environment == stage, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success",
                D.c.finished_at.is_not(None))
         .order_by(D.c.finished_at, D.c.id)).all()
     seen: set[tuple[str, str]] = set()
-    first: set[int] = set()
-    for commit_id, service, sha in rows:
+    lead: dict[int, list[float]] = {}
+    for dep_id, service, sha, committed, finished in rows:
         if (service, sha) not in seen:
             seen.add((service, sha))
-            first.add(commit_id)
-    return first
+            # Both naive UTC as stored: their difference is the same as of the aware times.
+            hours = (_naive(finished) - _naive(committed)).total_seconds() / 3600
+            lead.setdefault(dep_id, []).append(hours)
+    return lead
+
+
+def _naive(value: str | datetime) -> datetime:
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 class Snapshot:
     """What was read for one fingerprint of the deployments (for one stage)."""
 
-    def __init__(self, key: tuple[Any, ...], first: set[int]) -> None:
+    def __init__(self, key: tuple[Any, ...], lead: dict[int, list[float]]) -> None:
         self.key = key
-        self.first = first
+        self.lead = lead
         self.histories: OrderedDict[tuple[str | None, datetime], History] = OrderedDict()
 
 
@@ -84,7 +91,7 @@ class ReportCache:
                 return snap
         # Built outside the lock (a concurrent rebuild only repeats work). The fingerprint was
         # read first, so a change during the build moves it again and the next report rebuilds.
-        snap = Snapshot(key, first_shipments(conn, stage))
+        snap = Snapshot(key, lead_hours(conn, stage))
         with self._lock:
             self._snapshots[stage] = snap
         return snap

@@ -1,8 +1,8 @@
 """Fetch the records one report reads, with a handful of indexed queries (no ORM objects).
 
 The loader decides nothing the definitions decide; it only narrows what is read: changes
-finished in the window, rollbacks and causing incidents that can name them, the commits at
-their first successful shipment, and the recoveries that can end their failures.
+finished in the window, rollbacks and causing incidents that can name them, and the
+recoveries that can end their failures (the commits' lead times come from ``cache``).
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import Any
 from sqlalchemy import Connection, String, and_, func, or_, select, tuple_, type_coerce
 
 from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute, with_incidents
-from storage.models import Deployment, DeploymentCommit, Incident, table_of
+from storage.models import Deployment, Incident, table_of
 
 D = table_of(Deployment)
-C = table_of(DeploymentCommit)
 I = table_of(Incident)  # noqa: E741
 
 
-def _raw(column: Any) -> Any:
+def raw(column: Any) -> Any:
     """A time column fetched as the driver gives it: SQLAlchemy's SQLite datetime parsing costs
     more than the query on a year of rows; ``_dt`` turns it into an aware UTC datetime."""
     return type_coerce(column, String)
@@ -35,9 +34,9 @@ def _dt(value: Any) -> Any:
     return value.replace(tzinfo=UTC)
 
 
-_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, _raw(D.c.started_at), _raw(D.c.finished_at),
+_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, raw(D.c.started_at), raw(D.c.finished_at),
              D.c.release_id, D.c.rolls_back)
-_INC_COLS = (I.c.id, I.c.service, _raw(I.c.declared_at), _raw(I.c.resolved_at), I.c.caused_by_version,
+_INC_COLS = (I.c.id, I.c.service, raw(I.c.declared_at), raw(I.c.resolved_at), I.c.caused_by_version,
              I.c.caused_by_release_id)
 
 
@@ -66,25 +65,11 @@ def _incs(conn: Connection, *where: Any) -> list[Inc]:
             in conn.execute(select(*_INC_COLS).where(*where)).all()]
 
 
-def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, first: set[int],
-          finished_at: dict[int, datetime]) -> list[tuple[datetime, float]]:
-    """(finished_at, hours) per commit of a successful change in the window that is the first
-    successful change of its service to ship that commit (``first``: those commit rows' ids)."""
-    out = []
-    shipped = select(C.c.id, C.c.deployment_id, _raw(C.c.committed_at)).select_from(
-        C.join(D, D.c.id == C.c.deployment_id)).where(
-        *base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at >= start, D.c.finished_at < end)
-    for commit_id, dep_id, committed in conn.execute(shipped).all():
-        if commit_id in first:
-            finished = finished_at[dep_id]
-            out.append((finished, (finished - _dt(committed)).total_seconds() / 3600))
-    return out
-
-
 def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None,
-         first: set[int], *, incidents: bool = True) -> History:
+         lead: dict[int, list[float]], *, incidents: bool = True) -> History:
     """Everything ``definitions.compute`` needs for [start, end) and any window inside it
-    (``first``: the ids of the commit rows that are first shipments, see ``cache``). Without
+    (``lead``: per successful change, the lead hours of the commits it shipped first, see
+    ``cache``). Without
     ``incidents``, see ``add_incidents``: the window must then end after every record."""
     no_jit(conn)
     base = _production(final, service)
@@ -123,13 +108,14 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     named_at += [i.declared_at for i in h.causing if h.incident_of.get(i.id) in ids]
     earliest, latest = min([start, *named_at]), max([end, *named_at])
     recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
-    for svc, finished in conn.execute(select(D.c.service, _raw(D.c.finished_at)).where(
+    for svc, finished in conn.execute(select(D.c.service, raw(D.c.finished_at)).where(
             *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest).order_by(D.c.finished_at, D.c.id)):
         h.recoveries.setdefault(svc, []).append(_dt(finished))
-    for svc, first_after in conn.execute(select(D.c.service, func.min(_raw(D.c.finished_at)))
+    for svc, first_after in conn.execute(select(D.c.service, func.min(raw(D.c.finished_at)))
                                          .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
         h.recoveries.setdefault(svc, []).append(_dt(first_after))
-    h.lead = _lead(conn, base, start, end, first, {d.id: d.finished_at for d in h.changes})
+    # A commit's lead time counts once, at the first successful change that shipped it.
+    h.lead = [(d.finished_at, hours) for d in h.changes for hours in lead.get(d.id, ())]
     h.resolved = _resolved(found, start, end, service)
     return h
 

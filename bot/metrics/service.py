@@ -134,10 +134,10 @@ class MetricsService:
         back = self.db.clock.now() - timedelta(days=MAX_DAYS)
         horizon = datetime(back.year, back.month, 1, tzinfo=UTC)  # moves once a month
         if w.start < horizon:
-            return load(conn, stage, w.start, w.end, w.service, snap.first)
+            return load(conn, stage, w.start, w.end, w.service, snap.lead)
         kept = self.cache.history(snap, w.service, horizon)
         if kept is None:
-            kept = load(conn, stage, horizon, LATEST, w.service, snap.first, incidents=False)
+            kept = load(conn, stage, horizon, LATEST, w.service, snap.lead, incidents=False)
             self.cache.keep(snap, w.service, horizon, kept)
         return add_incidents(conn, kept, w.start, w.end, w.service)
 
