@@ -1,8 +1,8 @@
 """Fetch the records one report reads, with a handful of indexed queries (no ORM objects).
 
 The loader decides nothing the definitions decide; it only narrows what is read: changes
-finished in the window, rollbacks and causing incidents that can name them, the commits at
-their first successful shipment, and the recoveries that can end their failures.
+finished in the window, rollbacks and causing incidents that can name them, and the
+recoveries that can end their failures (the commits' lead times come from ``cache``).
 """
 
 from __future__ import annotations
@@ -11,18 +11,16 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, String, and_, func, or_, select, type_coerce
-from sqlalchemy.orm import aliased
+from sqlalchemy import Connection, String, and_, func, or_, select, tuple_, type_coerce
 
-from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute
-from storage.models import Deployment, DeploymentCommit, Incident, table_of
+from bot.metrics.definitions import CHANGE_KINDS, RECOVERY_KINDS, Dep, History, Inc, attribute, with_incidents
+from storage.models import Deployment, Incident, table_of
 
 D = table_of(Deployment)
-C = table_of(DeploymentCommit)
 I = table_of(Incident)  # noqa: E741
 
 
-def _raw(column: Any) -> Any:
+def raw(column: Any) -> Any:
     """A time column fetched as the driver gives it: SQLAlchemy's SQLite datetime parsing costs
     more than the query on a year of rows; ``_dt`` turns it into an aware UTC datetime."""
     return type_coerce(column, String)
@@ -36,10 +34,18 @@ def _dt(value: Any) -> Any:
     return value.replace(tzinfo=UTC)
 
 
-_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, _raw(D.c.started_at), _raw(D.c.finished_at),
+_DEP_COLS = (D.c.id, D.c.service, D.c.version, D.c.kind, D.c.result, raw(D.c.started_at), raw(D.c.finished_at),
              D.c.release_id, D.c.rolls_back)
-_INC_COLS = (I.c.id, I.c.service, _raw(I.c.declared_at), _raw(I.c.resolved_at), I.c.caused_by_version,
+_INC_COLS = (I.c.id, I.c.service, raw(I.c.declared_at), raw(I.c.resolved_at), I.c.caused_by_version,
              I.c.caused_by_release_id)
+
+
+def no_jit(conn: Connection) -> None:
+    """On PostgreSQL, no JIT for the rest of this transaction: the planner's estimates for a
+    year of rows make it compile the loader's short queries, which costs more (about 100 ms)
+    than running them."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL jit = off")
 
 
 def _production(final: str, service: str | None) -> list[Any]:
@@ -51,93 +57,50 @@ def _production(final: str, service: str | None) -> list[Any]:
 
 def _deps(conn: Connection, *where: Any) -> list[Dep]:
     return [Dep(i, svc, ver, kind, res, _dt(st), _dt(fin), rel, rb) for i, svc, ver, kind, res, st, fin, rel, rb
-            in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id))]
+            in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id)).all()]
 
 
 def _incs(conn: Connection, *where: Any) -> list[Inc]:
     return [Inc(i, svc, _dt(dec), _dt(res), ver, rel) for i, svc, dec, res, ver, rel
-            in conn.execute(select(*_INC_COLS).where(*where))]
+            in conn.execute(select(*_INC_COLS).where(*where)).all()]
 
 
-def _lead(conn: Connection, base: list[Any], start: datetime, end: datetime, final: str,
-          service: str | None, finished_at: dict[int, datetime]) -> list[tuple[datetime, float]]:
-    """(finished_at, hours) per commit of a successful change in the window that is the first
-    successful change of its service to ship that commit (by finished_at, then id).
-
-    Two joins, no correlated subquery: SQLite plans a correlated NOT EXISTS as a scan of every
-    earlier deployment per commit."""
-    ok = [*base, D.c.kind.in_(CHANGE_KINDS), D.c.result == "success"]
-    window = select(C.c.deployment_id, D.c.service, C.c.sha, _raw(C.c.committed_at)).select_from(
-        C.join(D, D.c.id == C.c.deployment_id)).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)
-    shipped = conn.execute(window).all()
-    if not shipped:
-        return []
-    c1, d1 = aliased(C), aliased(D)
-    shas = select(c1.c.sha).select_from(c1.join(d1, d1.c.id == c1.c.deployment_id)).where(
-        d1.c.id.in_(select(D.c.id).where(*ok, D.c.finished_at >= start, D.c.finished_at < end)))
-    # Every successful change that shipped one of those commits, oldest first. Driven from the
-    # sha index: the `|| ''` keeps SQLite from walking the deployment indexes instead.
-    def plain(column: Any) -> Any:
-        return column + "" if conn.dialect.name == "sqlite" else column  # PostgreSQL plans this well
-
-    svc_filter = [plain(D.c.service) == service] if service else []
-    earlier = [plain(D.c.environment) == final, *svc_filter, D.c.finished_at.is_not(None),
-               D.c.kind.in_(CHANGE_KINDS), D.c.result == "success", D.c.finished_at < end]
-    first: dict[tuple[str, str], int] = {}
-    for sha, svc, dep_id in conn.execute(
-            select(C.c.sha, D.c.service, D.c.id).select_from(C.join(D, D.c.id == C.c.deployment_id))
-            .where(*earlier, C.c.sha.in_(shas)).order_by(D.c.finished_at, D.c.id)):
-        first.setdefault((svc, sha), dep_id)
-    out = []
-    for dep_id, svc, sha, committed in shipped:
-        if first[(svc, sha)] == dep_id:
-            finished = finished_at[dep_id]
-            out.append((finished, (finished - _dt(committed)).total_seconds() / 3600))
-    return out
-
-
-def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None) -> History:
-    """Everything ``definitions.compute`` needs for [start, end) and any window inside it."""
+def load(conn: Connection, final: str, start: datetime, end: datetime, service: str | None,
+         lead: dict[int, list[float]], *, incidents: bool = True) -> History:
+    """Everything ``definitions.compute`` needs for [start, end) and any window inside it
+    (``lead``: per successful change, the lead hours of the commits it shipped first, see
+    ``cache``). Without
+    ``incidents``, see ``add_incidents``: the window must then end after every record."""
+    no_jit(conn)
     base = _production(final, service)
     h = History()
-    h.changes = _deps(conn, *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
-    # Deployments that share service and version with a change in the window: the only ones a
-    # rollback or an incident can name when the name matters here (it names a change in the window).
-    c = aliased(D)
-    same_version = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.version,
-                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
-                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
-    in_window = and_(D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    # Every deployment finished in the window: its changes, and its rollbacks (for the rates).
+    for dep in _deps(conn, *base, D.c.finished_at >= start, D.c.finished_at < end):
+        (h.changes if dep.is_change else h.rollbacks).append(dep)
+    # A rollback or an incident names a window change only if no deployment of that version
+    # finished after the change and before it; ones finished before the window cannot come
+    # between, so the deployments sharing service and version with a window change from the
+    # window on are all it takes to tell. Later rollbacks count only when they undo a version
+    # of a window change (they fail it).
+    window_changes = select(D.c.service, D.c.version).where(
+        *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    versions = {(d.service, d.version) for d in h.changes}
     pool: dict[tuple[str, str], list[Dep]] = defaultdict(list)
-    for dep in [*h.changes, *_deps(conn, *base, same_version, ~in_window)]:
+    for dep in [*h.changes, *h.rollbacks]:
+        if (dep.service, dep.version) in versions:
+            pool[(dep.service, dep.version)].append(dep)
+    for dep in _deps(conn, *base, D.c.finished_at >= end, tuple_(D.c.service, D.c.version).in_(window_changes)):
         pool[(dep.service, dep.version)].append(dep)
-    # Rollbacks finished in the window (for the rates), and later ones naming a window change.
-    names_change = (select(c.c.id).where(c.c.service == D.c.service, c.c.version == D.c.rolls_back,
-                                         c.c.environment == D.c.environment, c.c.kind.in_(CHANGE_KINDS),
-                                         c.c.finished_at >= start, c.c.finished_at < end).exists())
-    h.rollbacks = _deps(conn, *base, D.c.kind == "rollback", D.c.finished_at >= start,
-                        or_(D.c.finished_at < end, names_change))
+    h.rollbacks += _deps(conn, *base, D.c.finished_at >= end, D.c.kind == "rollback",
+                         tuple_(D.c.service, D.c.rolls_back).in_(window_changes))
     for r in h.rollbacks:
         named = attribute(r.finished_at, pool.get((r.service, r.rolls_back or ""), []), exclude=r.id)
         if named:
             h.rollback_of[r.id] = named.id
-    # Incidents name a change by version (a release's version when set from Slack); one
-    # declared before the window cannot name a change finished in it.
-    inc_where: list[Any] = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
-    if service:
-        inc_where.append(or_(I.c.service == service, I.c.service.is_(None)))
-    h.causing = _incs(conn, *inc_where)
-    by_version: dict[str, list[Dep]] = defaultdict(list)
     for (_, ver), deps in pool.items():
-        by_version[ver] += deps
-    for i in h.causing:
-        # An incident names the code of a version: the change that shipped it, not a rollback
-        # that happened to redeploy it.
-        candidates = [d for d in by_version.get(i.caused_by_version or "", [])
-                      if d.is_change and (i.service is None or d.service == i.service)]
-        named = attribute(i.declared_at, candidates)
-        if named:
-            h.incident_of[i.id] = named.id
+        h.by_version.setdefault(ver, []).extend(deps)
+    found = _incidents(conn, start, end, service) if incidents else []
+    h.causing, h.incident_of = _causing(h, found, start)
     # A failure of a window change happens between ``earliest`` and ``latest``; the first
     # recovery after it is one finished in between, or the first one after ``latest``.
     ids = {d.id for d in h.changes}
@@ -145,14 +108,56 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     named_at += [i.declared_at for i in h.causing if h.incident_of.get(i.id) in ids]
     earliest, latest = min([start, *named_at]), max([end, *named_at])
     recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
-    for dep in _deps(conn, *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest):
-        h.recoveries.setdefault(dep.service, []).append(dep.finished_at)
-    for svc, first_after in conn.execute(select(D.c.service, func.min(_raw(D.c.finished_at)))
+    for svc, finished in conn.execute(select(D.c.service, raw(D.c.finished_at)).where(
+            *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest).order_by(D.c.finished_at, D.c.id)):
+        h.recoveries.setdefault(svc, []).append(_dt(finished))
+    for svc, first_after in conn.execute(select(D.c.service, func.min(raw(D.c.finished_at)))
                                          .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
         h.recoveries.setdefault(svc, []).append(_dt(first_after))
-    h.lead = _lead(conn, base, start, end, final, service, {d.id: d.finished_at for d in h.changes})
-    res_where: list[Any] = [I.c.resolved_at >= start, I.c.resolved_at < end]
-    if service:
-        res_where.append(I.c.service == service)
-    h.resolved = _incs(conn, *res_where)
+    # A commit's lead time counts once, at the first successful change that shipped it.
+    h.lead = [(d.finished_at, hours) for d in h.changes for hours in lead.get(d.id, ())]
+    h.resolved = _resolved(found, start, end, service)
     return h
+
+
+def _causing(h: History, incidents: list[Inc], start: datetime) -> tuple[list[Inc], dict[int, int]]:
+    """The incidents that name a version, each with the deployment it names among ``h``'s.
+
+    Incidents name a change by version (a release's version when set from Slack); one
+    declared before the window cannot name a change finished in it."""
+    causing = [i for i in incidents if i.caused_by_version is not None and i.declared_at >= start]
+    named_by: dict[int, int] = {}
+    for i in causing:
+        # An incident names the code of a version: the change that shipped it, not a rollback
+        # that happened to redeploy it.
+        candidates = [d for d in h.by_version.get(i.caused_by_version or "", [])
+                      if d.is_change and (i.service is None or d.service == i.service)]
+        named = attribute(i.declared_at, candidates)
+        if named:
+            named_by[i.id] = named.id
+    return causing, named_by
+
+
+def _incidents(conn: Connection, start: datetime, end: datetime, service: str | None) -> list[Inc]:
+    """In one query: the incidents that may name a change of the window (declared from its start
+    on, naming a version; with ``service``, also those without one) and those resolved in it."""
+    naming = [I.c.declared_at >= start, I.c.caused_by_version.is_not(None)]
+    resolved = [I.c.resolved_at >= start, I.c.resolved_at < end]
+    if service:
+        naming.append(or_(I.c.service == service, I.c.service.is_(None)))
+        resolved.append(I.c.service == service)
+    return _incs(conn, or_(and_(*naming), and_(*resolved)))
+
+
+def _resolved(incidents: list[Inc], start: datetime, end: datetime, service: str | None) -> list[Inc]:
+    return [i for i in incidents if i.resolved_at is not None and start <= i.resolved_at < end
+            and (service is None or i.service == service)]
+
+
+def add_incidents(conn: Connection, kept: History, start: datetime, end: datetime, service: str | None) -> History:
+    """``kept`` (read without incidents, from before ``start`` on, left as it is) with the
+    incidents a report for [start, end) reads: incidents change often (every status update),
+    deployments seldom, so only the deployments are kept between reports."""
+    incidents = _incidents(conn, start, end, service)
+    causing, named_by = _causing(kept, incidents, start)
+    return with_incidents(kept, causing, named_by, _resolved(incidents, start, end, service))

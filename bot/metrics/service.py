@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from bot.errors import UsageError
 from bot.metrics import imports
-from bot.metrics.definitions import FIELDS, compute
+from bot.metrics.cache import ReportCache
+from bot.metrics.definitions import FIELDS, History, compute
 from bot.metrics.levels import REPORT_YEAR, levels, targets
-from bot.metrics.loading import load
+from bot.metrics.loading import add_incidents, load
 from bot.ops import Op
 from bot.policy import Policy
 from bot.text import escape
@@ -101,11 +104,12 @@ class MetricsService:
     def __init__(self, db: Database, policy: Policy) -> None:
         self.db = db
         self.policy = policy
+        self.cache = ReportCache()
 
     def report(self, w: Window, *, weekly: bool = True) -> dict[str, Any]:
         """Every metric for the window, with targets, DORA levels and (optionally) per ISO week."""
         with self.db.engine.connect() as conn:
-            history = load(conn, self.policy.final_stage, w.start, w.end, w.service)
+            history = self._history(conn, w)
         metrics = compute(history, w.start, w.end)
         out: dict[str, Any] = {name: metrics[name] for name in FIELDS}
         out["counts"] = {k: metrics[k] for k in ("changes", "failed_changes", "rollbacks", "incidents_resolved")}
@@ -121,6 +125,22 @@ class MetricsService:
                 out["weekly"].append({"week": label, "from": start.isoformat(), "to": end.isoformat(),
                                       **{name: week[name] for name in FIELDS}, "kinds": week["kinds"]})
         return out
+
+    def _history(self, conn: Connection, w: Window) -> History:
+        """The records for ``w``: the kept deployments from the horizon on (read once per change
+        of them) with the window's incidents when the window lies after the horizon, else all
+        read for the window alone."""
+        stage = self.policy.final_stage
+        snap = self.cache.snapshot(conn, stage)
+        back = self.db.clock.now() - timedelta(days=MAX_DAYS)
+        horizon = datetime(back.year, back.month, 1, tzinfo=UTC)  # moves once a month
+        if w.start < horizon:
+            return load(conn, stage, w.start, w.end, w.service, snap.lead)
+        kept = self.cache.history(snap, w.service, horizon)
+        if kept is None:
+            kept = load(conn, stage, horizon, LATEST, w.service, snap.lead, incidents=False)
+            self.cache.keep(snap, w.service, horizon, kept)
+        return add_incidents(conn, kept, w.start, w.end, w.service)
 
     def share(self, channel: str, period: str, service: str | None, origin: Origin) -> str:
         """`/release metrics`: queue the report and its chart for ``channel``; returns what is coming.
