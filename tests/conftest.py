@@ -33,10 +33,8 @@ def _pg_schema_url(schema: str) -> str:
     return f"{normalize_url(PG_URL)}{sep}options=-csearch_path%3D{schema}"
 
 
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or a new schema on the PostgreSQL server."""
-    if request.param == "sqlite":
+def _fresh_database(kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    if kind == "sqlite":
         yield f"sqlite:///{tmp_path}/warroom.db"
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
@@ -49,6 +47,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a new schema on the PostgreSQL server."""
+    yield from _fresh_database(request.param, tmp_path)
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b == "postgres"])
+def postgres_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """A new schema on the PostgreSQL server, for what only PostgreSQL can do (become
+    unreachable); without WARROOM_TEST_POSTGRES_URL such a test has no case to run."""
+    yield from _fresh_database(request.param, tmp_path)
 
 
 @pytest.fixture

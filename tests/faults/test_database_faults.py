@@ -8,7 +8,6 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-import pytest
 
 from slackbox import SandboxStore, start_workspace
 from tests.e2e.conftest import BASE_ENV, SECRET
@@ -16,10 +15,8 @@ from tests.e2e.test_releases import AP1, REL, REQ, announcement, told
 from tests.faults.conftest import FaultStack, TcpForwarder
 
 
-def test_database_outage_gets_a_clear_reply_and_recovers(database_url: str, tmp_path) -> None:
-    if database_url.startswith("sqlite"):
-        pytest.skip("a SQLite file cannot become unreachable; this is the PostgreSQL case")
-    parts = urlsplit(database_url)
+def test_database_outage_gets_a_clear_reply_and_recovers(postgres_url: str, tmp_path) -> None:
+    parts = urlsplit(postgres_url)
     forwarder = TcpForwarder((parts.hostname or "127.0.0.1", parts.port or 5432))
     via = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{forwarder.port}"))
     workspace = start_workspace(SandboxStore(str(tmp_path / "ws.db")), "", SECRET, host="127.0.0.1", port=0)
