@@ -97,6 +97,25 @@ def test_a_repeated_request_is_applied_once(services: Services) -> None:
         services.releases.approve("v1.0.0", origin)
 
 
+def test_a_redelivered_start_or_promotion_is_a_duplicate_not_an_error(services: Services) -> None:
+    # The second delivery meets a rule the first one changed ("exists already", "is at staging
+    # already"): it is told apart from a new request by its idempotency key.
+    req = StartRelease.build(version="v3.0.0", channel_id="C0REL")
+    first = Origin(user=REQ, source="slack:/release", request_id="trig-start-1")
+    services.releases.start(req, first)
+    with pytest.raises(Duplicate):
+        services.releases.start(req, first)
+    with pytest.raises(UsageError, match="exists already"):  # a new request for the same version
+        services.releases.start(req, Origin(user=REQ, source="slack:/release", request_id="trig-start-2"))
+    click = Origin(user=REQ, source="slack:block_actions", request_id="trig-promote-1")
+    services.releases.promote("v3.0.0", click, expected_stage="dev")
+    with pytest.raises(Duplicate):
+        services.releases.promote("v3.0.0", click, expected_stage="dev")
+    assert services.releases.get("v3.0.0").release.stage == "staging"
+    kinds = [e.action for e in services.releases.audit("v3.0.0")]
+    assert kinds.count("start") == 1 and kinds.count("promote") == 1
+
+
 def test_reason_form_is_only_offered_to_who_may_act(services: Services) -> None:
     start(services)
     with pytest.raises(PermissionDenied, match="four eyes"):
