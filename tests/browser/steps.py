@@ -13,7 +13,15 @@ def switch_member(page: Page, user: str) -> None:
 
 def open_channel(page: Page, name: str) -> None:
     """Open a channel from the sidebar."""
-    page.locator(f"#channel-list .side-item[data-name='{name}']").click()
+    # The sidebar is redrawn as the workspace changes: a click can land on an item that was
+    # just replaced, so click again (as a person would) until the channel shows.
+    for _ in range(3):
+        page.locator(f"#channel-list .side-item[data-name='{name}']").click()
+        try:
+            expect(page.locator("#channel-title")).to_have_text(f"#{name}", timeout=3000)
+            return
+        except AssertionError:
+            continue
     expect(page.locator("#channel-title")).to_have_text(f"#{name}")
 
 
