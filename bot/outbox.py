@@ -9,10 +9,11 @@ transaction commits.
   the message it refers to (``bot.tx.ref``); of pending rows sharing a ``coalesce_key`` only the
   newest is sent, so a burst of changes is one update.
 - Claims are short leases (``claimed_until``) renewed by a heartbeat: a replica that dies has
-  its rows taken over within seconds. ``sending_at`` is set by the claim, before any call, and
-  cleared when a failure shows the call did not happen, so a retry knows when an earlier try
-  may have gone through (a post is then looked up in the channel, a rendered one by the text it
-  was tried with; a channel create adopts the channel it finds by its name).
+  its rows taken over within seconds. ``sending_at`` is set by a claim, before any call, kept by
+  later claims while in doubt, and cleared when a failure shows the call did not happen, so a
+  retry knows since when an earlier try may have gone through (a post is then looked up in the
+  channel, a rendered one by the text it was tried with; a channel create adopts the channel it
+  finds by its name).
 - Two lanes: calls a user is waiting for (views.open, ephemeral replies) are claimed by their
   own thread and never wait behind channel traffic. Calls to other systems (``targets``:
   executor webhooks, GitHub) go out side by side on a small pool, and their temporary failures

@@ -49,3 +49,22 @@ def test_a_rendered_post_whose_answer_was_lost_is_found_after_what_it_shows_chan
     assert len(tops) == 1, [m["text"] for m in tops]
     assert "stage Staging" in tops[0]["text"]  # the update the promotion queued brought it up to date
     assert not [m for m in stack.outbox() if m.failed]
+
+
+def test_a_post_in_doubt_through_several_failed_tries_is_still_found(make_fault_stack) -> None:
+    stack: FaultStack = make_fault_stack()
+    stack.faults.lose_answer = {"chat.postMessage"}
+    stack.faults.hold_answer = threading.Event()
+    assert stack.ws.command(REQ, REL, "/release", "start v1.0.0 risk=low").status_code == 200
+    announcement(stack, "v1.0.0")  # in the channel; the bot has no answer yet
+    stack.faults.mode = "503"  # and every retry for a while fails too, leaving it in doubt
+    stack.faults.hold_answer.set()
+    first = stack.faults.calls("chat.postMessage")[0]
+    # Each retry first looks in the channel (conversations.history), and that fails too.
+    stack.ws.wait_for(lambda: [t for t in stack.faults.calls("conversations.history") if t - first > 7],
+                      timeout=40, interval=0.1, what="a retry well after the first try")
+    stack.faults.mode = "ok"
+    stack.settle(timeout=40)
+    tops = [m for m in stack.bot_messages(REL) if m["blocks"]]
+    assert len(tops) == 1, [m["text"] for m in tops]  # the first try's post was found, however long ago
+    assert not [m for m in stack.outbox() if m.failed]
