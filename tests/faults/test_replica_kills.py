@@ -24,7 +24,6 @@ from slackbox.actor import VERIFICATION_TOKEN
 from slackbox.payloads import team_obj, user_obj
 from slackbox.seed import APP_ID, BOT_USER_ID, TEAM_ID
 from storage.db import make_engine
-from tests.conftest import PG_URL
 from tests.e2e.conftest import BASE_ENV, SECRET, Stack
 from tests.e2e.test_process_kill import BotProcess, free_port
 from tests.e2e.test_releases import AP1, REQ
@@ -35,8 +34,6 @@ KILLS = 4  # kill -9s during the load, one every ~9 s
 REDELIVER = 0.1  # the share of requests Slack delivers a second time (X-Slack-Retry-Num: 1)
 TIMELINE = ("Release started by <@U0REQUEST>", "Promoted to *Staging*", "Approved by <@U0APPROVE1>",
             "Promoted to *Production canary 5%*", "Promoted to *Production 100%*")
-
-pytestmark = [pytest.mark.postgres, pytest.mark.skipif(not PG_URL, reason="needs WARROOM_TEST_POSTGRES_URL")]
 
 
 class Replicas:
@@ -166,9 +163,10 @@ class Load:
         self.step(click(st, channel, REQ, "release_promote", v, "canary"), v)
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.timeout(300)
-def test_replicas_killed_under_load_lose_and_double_nothing(database_url: str, tmp_path: Path) -> None:
+@pytest.mark.postgres
+@pytest.mark.timeout(300)  # about a minute; more on a loaded machine
+def test_replicas_killed_under_load_lose_and_double_nothing(postgres_url: str, tmp_path: Path) -> None:
+    database_url = postgres_url
     workspace = start_workspace(SandboxStore(str(tmp_path / "ws.db")), "", SECRET, host="127.0.0.1", port=0)
     # The stand-in is not Slack: pace for throughput; what is counted here is losses and doubles.
     env = {**BASE_ENV, "WARROOM_SLACK_WORKSPACE_RATE": "500", "WARROOM_SLACK_WORKSPACE_BURST": "500"}
