@@ -9,10 +9,11 @@ transaction commits.
   the message it refers to (``bot.tx.ref``); of pending rows sharing a ``coalesce_key`` only the
   newest is sent, so a burst of changes is one update.
 - Claims are short leases (``claimed_until``) renewed by a heartbeat: a replica that dies has
-  its rows taken over within seconds. ``sending_at`` is set by the claim, before any call, and
-  cleared when a failure shows the call did not happen, so a retry knows when an earlier try
-  may have gone through (a post is then looked up in the channel; a channel create adopts
-  the channel it finds by its name).
+  its rows taken over within seconds. ``sending_at`` is set by a claim, before any call, kept by
+  later claims while in doubt, and cleared when a failure shows the call did not happen, so a
+  retry knows since when an earlier try may have gone through (a post is then looked up in the
+  channel, a rendered one by the text it was tried with; a channel create adopts the channel it
+  finds by its name).
 - Two lanes: calls a user is waiting for (views.open, ephemeral replies) are claimed by their
   own thread and never wait behind channel traffic. Calls to other systems (``targets``:
   executor webhooks, GitHub) go out side by side on a small pool, and their temporary failures
@@ -58,6 +59,7 @@ HEARTBEAT = 1.0  # seconds between lease renewals
 MAX_BACKOFF = 60.0  # seconds, the longest wait between two tries of one row
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
+SENT = "sent"  # in a rendered post's payload: the call as last tried (see _keep_sent)
 # A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
 Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
 # Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
@@ -267,6 +269,8 @@ class OutboxSender:
         if op == Op.CREATE_CHANNEL and claim.tried_before:
             args = {**args, "adopt": True}
         try:
+            if claim.op == Op.RENDER and op == Op.POST and claim.args.get(SENT) != args:
+                self._keep_sent(claim.id, args)
             result = self._already_posted(claim, op, args) or self._call(op, args)
             error: Exception | None = None
         except Exception as exc:  # classified and recorded on the row
@@ -287,6 +291,14 @@ class OutboxSender:
         log.info("outbox %s was posted before its sender stopped; not posting it again", claim.id)
         return {"channel": channel, "ts": ts}
 
+    def _keep_sent(self, row_id: int, args: dict[str, Any]) -> None:
+        """Store a rendered post as it is about to be made: should its outcome be lost, the retry
+        looks for this text in the channel, which a fresh render of a changed state would not find."""
+        with session_scope(self.engine, background=True) as s:
+            row = s.get(OutboxMessage, row_id)
+            if row is not None and row.sent_at is None:
+                row.payload = {**row.payload, SENT: args}
+
     def _call(self, op: str, args: dict[str, Any]) -> dict[str, Any]:
         target = self.targets.get(op)
         if target is not None:
@@ -299,10 +311,14 @@ class OutboxSender:
     def _render_one(self, claim: Claim) -> tuple[str, dict[str, Any]] | None:
         if claim.op != Op.RENDER:
             return claim.op, claim.args
+        sent = claim.args.get(SENT)
+        if claim.tried_before and isinstance(sent, dict):
+            # The earlier try may have posted this; the updates queued since bring it up to date.
+            return Op.POST, sent
         try:
             entry = self.renderers[claim.args["renderer"]]
             with Session(self.engine, expire_on_commit=False) as s:
-                call = entry.render(s, {k: v for k, v in claim.args.items() if k != "renderer"})
+                call = entry.render(s, {k: v for k, v in claim.args.items() if k not in ("renderer", SENT)})
         except Exception as exc:  # an unknown renderer or a payload it cannot read: failed at once
             self._record(claim, None, exc)
             return None

@@ -145,5 +145,7 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
                 ready = [c for c in ready if c.id not in held]
         if ready:
             conn.execute(update(t).where(t.c.id.in_([c.id for c in ready]))
-                         .values(claimed_until=now + lease, claimed_by=worker, sending_at=now))
+                         # The first try in doubt is kept: a retry looks for a post made since then.
+                         .values(claimed_until=now + lease, claimed_by=worker,
+                                 sending_at=func.coalesce(t.c.sending_at, literal(now, t.c.sending_at.type))))
     return ready

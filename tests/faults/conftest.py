@@ -4,6 +4,7 @@ stopped altogether (connections refused)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -35,6 +36,8 @@ class Faults:
     retry_after: int = 1
     # Methods whose next call is carried out but whose answer is lost (a 504 comes back).
     lose_answer: set[str] = field(default_factory=set)
+    # When set, a lost answer is held until this event is set (the bot waits on the call meanwhile).
+    hold_answer: threading.Event | None = None
     log: list[tuple[float, str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -72,6 +75,8 @@ def proxy_app(faults: Faults, upstream: str) -> Starlette:
         resp = await client.post(f"/api/{method}", content=body, headers=headers)
         if method in faults.lose_answer:
             faults.lose_answer.discard(method)
+            if faults.hold_answer:
+                await asyncio.to_thread(faults.hold_answer.wait, 30)
             return Response("<html>Gateway Timeout</html>", status_code=504, media_type="text/html")
         return Response(resp.content, status_code=resp.status_code,
                         media_type=resp.headers.get("content-type", "application/json"))
