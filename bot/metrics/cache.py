@@ -64,7 +64,10 @@ Key = tuple[str, str]  # (service, sha)
 
 def versions(conn: Connection, stage: str) -> dict[int, int]:
     """``row_version`` of each deployment into ``stage``, by id."""
-    return {i: v for i, v in conn.execute(select(D.c.id, D.c.row_version).where(D.c.environment == stage))}
+    # Through the driver: SQLAlchemy's rows cost several times the query for a year of them.
+    stmt = select(D.c.id, D.c.row_version).where(D.c.environment == stage).compile(dialect=conn.dialect)
+    params = tuple(stmt.params[k] for k in stmt.positiontup or ()) if stmt.positional else stmt.params
+    return dict(conn.exec_driver_sql(str(stmt), params).fetchall())
 
 
 def first_shipments(conn: Connection, stage: str, keys: set[Key] | None = None) -> dict[Key, tuple[int, float]]:
