@@ -126,6 +126,25 @@ def first_reports(url: str, services: int) -> list[float]:
     return took
 
 
+def add_deployment(url: str, n: int) -> None:
+    """One more deployment (with a new commit and one shipped before) of svc0, mid-year."""
+    from storage.db import make_engine
+    from storage.models import Deployment, DeploymentCommit, table_of
+
+    engine = make_engine(url)
+    finished = YEAR + timedelta(days=200, minutes=n)
+    with engine.begin() as conn:
+        dep_id = conn.execute(insert(table_of(Deployment)).returning(table_of(Deployment).c.id), {
+            "service": "svc0", "environment": "production", "version": f"svc0-extra-{n}", "kind": "planned",
+            "state": "succeeded", "result": "success", "imported": True, "requested_by": "bench", "detail": {},
+            "started_at": finished - timedelta(minutes=5), "finished_at": finished, "created_at": finished,
+            "updated_at": finished, "automatic": False, "row_version": 1}).scalar_one()
+        conn.execute(insert(table_of(DeploymentCommit)), [
+            {"deployment_id": dep_id, "sha": f"extra{n}", "committed_at": finished - timedelta(hours=5)},
+            {"deployment_id": dep_id, "sha": "00001000", "committed_at": YEAR}])
+    engine.dispose()
+
+
 def chart_time(db: str, runs: int = 5) -> tuple[float, float]:
     """Milliseconds to compute a 90-day report, and to draw its chart (median of runs)."""
     from bot.app import build_services
@@ -195,6 +214,12 @@ def main() -> int:
             took = measure(bot_url, days, args.duration, rng, args.services)
             print(f"| {backend} | {days} days | {len(took)} | {pct(took, 50):.1f} | {pct(took, 99):.1f} "
                   f"| {max(took):.1f} |")
+        after = []
+        for n in range(3):
+            add_deployment(db, n)
+            after.append(first_reports(bot_url, args.services))
+        print("first report after one more deployment (all services, then each; 3 times): "
+              + "; ".join(", ".join(f"{ms:.0f}" for ms in took) for took in after) + " ms")
         report_ms, chart_ms = chart_time(db)
         print(f"90-day report in-process: {report_ms:.1f} ms; chart rendering (PNG): {chart_ms:.1f} ms")
     finally:

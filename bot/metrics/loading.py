@@ -48,14 +48,16 @@ def no_jit(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
-def _production(final: str, service: str | None) -> list[Any]:
+def production(final: str, service: str | None) -> list[Any]:
+    """Deployments into ``final`` (of ``service``) that finished with a result."""
     conds = [D.c.environment == final, D.c.finished_at.is_not(None), D.c.result.is_not(None)]
     if service:
         conds.append(D.c.service == service)
     return conds
 
 
-def _deps(conn: Connection, *where: Any) -> list[Dep]:
+def deps_where(conn: Connection, *where: Any) -> list[Dep]:
+    """The deployments matching ``where``, by finished_at then id."""
     return [Dep(i, svc, ver, kind, res, _dt(st), _dt(fin), rel, rb) for i, svc, ver, kind, res, st, fin, rel, rb
             in conn.execute(select(*_DEP_COLS).where(*where).order_by(D.c.finished_at, D.c.id)).all()]
 
@@ -72,11 +74,9 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     ``cache``). Without
     ``incidents``, see ``add_incidents``: the window must then end after every record."""
     no_jit(conn)
-    base = _production(final, service)
-    h = History()
+    base = production(final, service)
     # Every deployment finished in the window: its changes, and its rollbacks (for the rates).
-    for dep in _deps(conn, *base, D.c.finished_at >= start, D.c.finished_at < end):
-        (h.changes if dep.is_change else h.rollbacks).append(dep)
+    deps = deps_where(conn, *base, D.c.finished_at >= start, D.c.finished_at < end)
     # A rollback or an incident names a window change only if no deployment of that version
     # finished after the change and before it; ones finished before the window cannot come
     # between, so the deployments sharing service and version with a window change from the
@@ -84,40 +84,69 @@ def load(conn: Connection, final: str, start: datetime, end: datetime, service: 
     # of a window change (they fail it).
     window_changes = select(D.c.service, D.c.version).where(
         *base, D.c.kind.in_(CHANGE_KINDS), D.c.finished_at >= start, D.c.finished_at < end)
+    later = deps_where(conn, *base, D.c.finished_at >= end, tuple_(D.c.service, D.c.version).in_(window_changes))
+    later_rollbacks = deps_where(conn, *base, D.c.finished_at >= end, D.c.kind == "rollback",
+                                 tuple_(D.c.service, D.c.rolls_back).in_(window_changes))
+    h = assemble(deps, later, later_rollbacks)
+    found = _incidents(conn, start, end, service) if incidents else []
+    h.causing, h.incident_of = _causing(h, found, start)
+    earliest, latest = failure_span(h, start, end)
+    for svc, finished in conn.execute(select(D.c.service, raw(D.c.finished_at)).where(
+            *recovery_conds(final, service), D.c.finished_at > earliest, D.c.finished_at <= latest)
+            .order_by(D.c.finished_at, D.c.id)):
+        h.recoveries.setdefault(svc, []).append(_dt(finished))
+    for svc, first_after in first_recoveries_after(conn, final, service, latest):
+        h.recoveries.setdefault(svc, []).append(first_after)
+    # A commit's lead time counts once, at the first successful change that shipped it.
+    h.lead = [(d.finished_at, hours) for d in h.changes for hours in lead.get(d.id, ())]
+    h.resolved = _resolved(found, start, end, service)
+    return h
+
+
+def assemble(deps: list[Dep], later: list[Dep], later_rollbacks: list[Dep]) -> History:
+    """The deployments of a history linked (no incidents, recoveries or lead yet): ``deps``
+    finished in the window (sorted by finished_at, id), ``later`` the deployments after it
+    sharing service and version with a window change, ``later_rollbacks`` the rollbacks after
+    it of such a version (see ``load``; ``cache`` builds one from kept deployments too)."""
+    h = History()
+    for dep in deps:
+        (h.changes if dep.is_change else h.rollbacks).append(dep)
     versions = {(d.service, d.version) for d in h.changes}
     pool: dict[tuple[str, str], list[Dep]] = defaultdict(list)
     for dep in [*h.changes, *h.rollbacks]:
         if (dep.service, dep.version) in versions:
             pool[(dep.service, dep.version)].append(dep)
-    for dep in _deps(conn, *base, D.c.finished_at >= end, tuple_(D.c.service, D.c.version).in_(window_changes)):
+    for dep in later:
         pool[(dep.service, dep.version)].append(dep)
-    h.rollbacks += _deps(conn, *base, D.c.finished_at >= end, D.c.kind == "rollback",
-                         tuple_(D.c.service, D.c.rolls_back).in_(window_changes))
+    h.rollbacks += later_rollbacks
     for r in h.rollbacks:
         named = attribute(r.finished_at, pool.get((r.service, r.rolls_back or ""), []), exclude=r.id)
         if named:
             h.rollback_of[r.id] = named.id
-    for (_, ver), deps in pool.items():
-        h.by_version.setdefault(ver, []).extend(deps)
-    found = _incidents(conn, start, end, service) if incidents else []
-    h.causing, h.incident_of = _causing(h, found, start)
-    # A failure of a window change happens between ``earliest`` and ``latest``; the first
-    # recovery after it is one finished in between, or the first one after ``latest``.
+    for (_, ver), group in pool.items():
+        h.by_version.setdefault(ver, []).extend(group)
+    return h
+
+
+def failure_span(h: History, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """A failure of a window change happens between these two: the first recovery after it is
+    one finished in between, or the first one after the second."""
     ids = {d.id for d in h.changes}
     named_at = [r.started_at or r.finished_at for r in h.rollbacks if h.rollback_of.get(r.id) in ids]
     named_at += [i.declared_at for i in h.causing if h.incident_of.get(i.id) in ids]
-    earliest, latest = min([start, *named_at]), max([end, *named_at])
-    recovery = [*base, D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
-    for svc, finished in conn.execute(select(D.c.service, raw(D.c.finished_at)).where(
-            *recovery, D.c.finished_at > earliest, D.c.finished_at <= latest).order_by(D.c.finished_at, D.c.id)):
-        h.recoveries.setdefault(svc, []).append(_dt(finished))
-    for svc, first_after in conn.execute(select(D.c.service, func.min(raw(D.c.finished_at)))
-                                         .where(*recovery, D.c.finished_at > latest).group_by(D.c.service)):
-        h.recoveries.setdefault(svc, []).append(_dt(first_after))
-    # A commit's lead time counts once, at the first successful change that shipped it.
-    h.lead = [(d.finished_at, hours) for d in h.changes for hours in lead.get(d.id, ())]
-    h.resolved = _resolved(found, start, end, service)
-    return h
+    return min([start, *named_at]), max([end, *named_at])
+
+
+def recovery_conds(final: str, service: str | None) -> list[Any]:
+    """The successful recoveries (rollbacks and fix_forwards) of ``final`` (and ``service``)."""
+    return [*production(final, service), D.c.kind.in_(RECOVERY_KINDS), D.c.result == "success"]
+
+
+def first_recoveries_after(conn: Connection, final: str, service: str | None, latest: datetime) -> list[Any]:
+    """(service, finished_at) of each service's first successful recovery after ``latest``."""
+    return [(svc, _dt(first)) for svc, first in conn.execute(
+        select(D.c.service, func.min(raw(D.c.finished_at)))
+        .where(*recovery_conds(final, service), D.c.finished_at > latest).group_by(D.c.service))]
 
 
 def _causing(h: History, incidents: list[Inc], start: datetime) -> tuple[list[Inc], dict[int, int]]:
