@@ -62,7 +62,7 @@ def _serve_with_worker_process(settings: Settings, host: str, port: int) -> None
 
 def _outbox(settings: Settings, args: argparse.Namespace) -> None:
     from bot.clock import Clock
-    from bot.outbox import failed_rows, retry_failed
+    from bot.outbox_admin import failed_rows, retry_failed
     from storage.db import make_engine
 
     engine = make_engine(settings.database_url)

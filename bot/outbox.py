@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from http.client import HTTPException
 from typing import Any
 
@@ -387,24 +387,3 @@ class OutboxSender:
                                               col(OutboxMessage.sent_at).is_(None))
                   .values(waits_for=None, not_before=self.clock.now()))
 
-
-def failed_rows(engine: Any, limit: int = 100) -> list[OutboxMessage]:
-    """Rows given up on, newest first (what `warroom outbox list --failed` shows)."""
-    from sqlmodel import select
-
-    with Session(engine, expire_on_commit=False) as s:
-        return list(s.exec(select(OutboxMessage).where(col(OutboxMessage.failed).is_(True))
-                           .order_by(col(OutboxMessage.id).desc()).limit(limit)))
-
-
-def retry_failed(engine: Any, now: datetime, ids: list[int] | None = None) -> int:
-    """Put failed rows back in the queue (all of them when ``ids`` is None); returns how many.
-
-    Each gets a fresh give-up window, counted from now.
-    """
-    stmt = update(OutboxMessage).where(col(OutboxMessage.failed).is_(True), col(OutboxMessage.sent_at).is_(None))
-    if ids is not None:
-        stmt = stmt.where(col(OutboxMessage.id).in_(ids))
-    with session_scope(engine) as s:
-        return int(s.connection().execute(stmt.values(failed=False, attempts=0, not_before=now, created_at=now,
-                                         claimed_until=None, claimed_by=None, waits_for=None)).rowcount or 0)

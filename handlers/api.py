@@ -24,7 +24,7 @@ from bot.errors import (
     WarroomError,
 )
 from bot.ids import query_limit
-from bot.outbox import failed_rows
+from bot.outbox_admin import failed_rows
 from bot.releases.view import ReleaseView
 from bot.services import Services
 from bot.tokens import Caller, Scope

@@ -10,11 +10,13 @@ from typing import Any, Protocol
 
 from bot import blocks as bk
 from bot.policy import Policy, Stage
+from bot.releases import records
 from bot.releases.state import ACTIVE, COMPLETED, describe, next_status
 from bot.releases.view import announcement_key
 from bot.text import duration, escape, mention
 from bot.tx import Origin, Tx, ref
 from storage.models import Deployment, Release
+from storage.vocab import StageName
 
 
 class Releases(Protocol):
@@ -150,3 +152,29 @@ def progress(svc: Releases, tx: Tx, release: Release, d: Deployment) -> None:
     what = "rolling back" if d.kind == "rollback" else "deploying"
     svc.announce(tx, release, f"*{escape(d.executor)}* is {what} {release.version} in "
                               f"*{svc.policy.stage(d.environment).label}*{link(d)}.")
+
+
+def starting_point(policy: Policy, stage: StageName) -> tuple[Stage | None, StageName]:
+    """The later stage a hotfix is deployed to as it starts (None at the first stage), and the stage
+    the release is put at: that one, or the one before it when an executor deploys there (the
+    release moves when the executor reports success, as after a promotion)."""
+    names = [x.name for x in policy.stages]
+    if stage not in names[1:]:
+        return None, stage
+    begins = policy.stage(stage)
+    return begins, names[names.index(stage) - 1] if begins.executor else stage
+
+
+def begin_at(releases: Releases, tx: Tx, release: Release, stage: Stage, origin: Origin) -> None:
+    """A hotfix starting at ``stage``: record it deployed there (by hand), or request the deploy from
+    the stage's executor (the release moves there when it reports success)."""
+    if stage.executor is None:
+        records.record_manual(tx, releases.policy, release, stage, origin)
+        done = " The release is complete." if release.status == COMPLETED else ""
+        releases.thread(tx, release, f"Hotfix: recorded as deployed to *{stage.label}*, where it starts.{done}")
+        return
+    deployment = records.request(tx, releases.policy, release, stage, origin)
+    tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
+             to_state=release.stage, deployment_id=deployment.id, executor=stage.executor, stage=stage.name)
+    releases.announce(tx, release, f":hourglass_flowing_sand: Hotfix: deploying straight to *{stage.label}*, "
+                                   f"requested from *{stage.executor}*. The stage changes when it reports success.")

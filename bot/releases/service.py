@@ -21,7 +21,7 @@ from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, appro
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
-from storage.vocab import ReleaseType, StageName
+from storage.vocab import ReleaseType
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
@@ -102,7 +102,7 @@ class ReleaseService:
                 stage = self.policy.severities[severity].hotfix_start_stage
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
-            begins, stage = self._starting_point(stage)
+            begins, stage = delivery.starting_point(self.policy, stage)
             release = Release(
                 version=req.version, type=req.type, risk=req.risk, severity=severity,
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
@@ -127,7 +127,7 @@ class ReleaseService:
                             channel=release.channel_id)
             self.thread(tx, release, f"Release started by {mention(origin.user)} at stage *{stage}*.")
             if begins is not None:
-                self._begin_at(tx, release, begins, origin)
+                delivery.begin_at(self, tx, release, begins, origin)
             requested = tasks.request_all(tx, self.policy, release)
             if begins is not None:  # a hotfix starting at a later stage has a deployment already
                 return self._view(tx.session, release)
@@ -325,30 +325,6 @@ class ReleaseService:
                 self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
-
-    def _starting_point(self, stage: StageName) -> tuple[Stage | None, StageName]:
-        """The later stage a hotfix is deployed to as it starts (None at the first stage), and the stage
-        the release is put at: that one, or the one before it when an executor deploys there (the
-        release moves when the executor reports success, as after a promotion)."""
-        names = [x.name for x in self.policy.stages]
-        if stage not in names[1:]:
-            return None, stage
-        begins = self.policy.stage(stage)
-        return begins, names[names.index(stage) - 1] if begins.executor else stage
-
-    def _begin_at(self, tx: Tx, release: Release, stage: Stage, origin: Origin) -> None:
-        """A hotfix starting at ``stage``: record it deployed there (by hand), or request the deploy from
-        the stage's executor (the release moves there when it reports success)."""
-        if stage.executor is None:
-            records.record_manual(tx, self.policy, release, stage, origin)
-            done = " The release is complete." if release.status == COMPLETED else ""
-            self.thread(tx, release, f"Hotfix: recorded as deployed to *{stage.label}*, where it starts.{done}")
-            return
-        deployment = records.request(tx, self.policy, release, stage, origin)
-        tx.audit(origin, "release", release.id or 0, "deploy_requested", from_state=release.stage,
-                 to_state=release.stage, deployment_id=deployment.id, executor=stage.executor, stage=stage.name)
-        self.announce(tx, release, f":hourglass_flowing_sand: Hotfix: deploying straight to *{stage.label}*, "
-                                   f"requested from *{stage.executor}*. The stage changes when it reports success.")
 
     def _request_rollback(self, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str,
                           automatic: bool) -> None:
