@@ -20,8 +20,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
@@ -35,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ack_latency import pct, signed  # noqa: E402
+from ack_latency import drop_schema, pct, pg_schema, signed  # noqa: E402
 from ack_latency import start as start_server  # noqa: E402
 
 from slackbox.serve import serve_in_thread  # noqa: E402
@@ -100,26 +98,6 @@ def command(text: str, i: int) -> str:
                       "api_app_id": "A0"})
 
 
-def fresh_schema(url: str) -> tuple[str, Callable[[], None]]:
-    """A new PostgreSQL schema for this run (and how to drop it): earlier runs' releases stay out."""
-    from sqlalchemy import create_engine, text
-
-    from storage.db import normalize_url
-
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalize_url(url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-    sep = "&" if "?" in url else "?"
-    return f"{normalize_url(url)}{sep}options=-csearch_path%3D{schema}", drop
-
-
 def main() -> int:
     """Run the load and print the figures."""
     parser = argparse.ArgumentParser()
@@ -128,7 +106,7 @@ def main() -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="warroom-bench-")
-    db, drop = (f"sqlite:///{tmp}/bench.db", None) if args.db == "sqlite" else fresh_schema(args.db)
+    db, schema = (f"sqlite:///{tmp}/bench.db", None) if args.db == "sqlite" else pg_schema(args.db)
     total = int(args.rate * args.duration)
     releases = max(1, math.ceil(total / len(STAGES)), int(args.rate))
     executor = Executor()
@@ -204,8 +182,8 @@ def main() -> int:
         for p in procs:
             p.terminate()
             p.wait(10)
-        if drop:
-            drop()
+        if schema:
+            drop_schema(args.db, schema)
     return 0
 
 

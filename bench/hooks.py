@@ -29,7 +29,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ack_latency import command_body, pct, signed, start  # noqa: E402
+from bench.ack_latency import command_body, drop_schema, pct, pg_schema, signed, start  # noqa: E402
 from storage.db import normalize_url  # noqa: E402
 
 HOOK_SECRET = "bench-github-secret"  # noqa: S105
@@ -83,11 +83,7 @@ def main() -> int:
     if args.db == "sqlite":
         db = f"sqlite:///{tmp}/bench.db"
     else:
-        schema = f"bench_{uuid.uuid4().hex[:8]}"
-        admin = create_engine(normalize_url(args.db), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        db = f"{normalize_url(args.db)}{'&' if '?' in args.db else '?'}options=-csearch_path%3D{schema}"
+        db, schema = pg_schema(args.db)
     # The edge rate limit is per client address: every delivery here comes from one.
     env = {"GITHUB_WEBHOOK_SECRET": HOOK_SECRET, "WARROOM_CONFIG": f"{tmp}/policy.yml", "WARROOM_HOOKS_RATE": "0"}
     procs = []
@@ -177,9 +173,7 @@ def main() -> int:
         for proc in procs:
             proc.wait(timeout=15)  # the bot's background work ends before its schema goes
         if schema:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+            drop_schema(args.db, schema)
 
 
 if __name__ == "__main__":

@@ -20,16 +20,15 @@ import shutil
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from ack_latency import pct, start  # noqa: E402
+from ack_latency import drop_schema, pct, pg_schema, start  # noqa: E402
 
 TOKEN = "bench-read-token"  # noqa: S105
 YEAR = datetime(2026, 1, 1, tzinfo=UTC)
@@ -177,20 +176,12 @@ def main() -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL")
     args = parser.parse_args()
     schema = None
-    admin = None
     tmp = None
     if args.db == "sqlite":
         tmp = tempfile.mkdtemp(prefix="warroom-bench-metrics-")
         db = f"sqlite:///{tmp}/metrics.db"
     else:
-        from storage.db import normalize_url
-
-        schema = f"bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(normalize_url(args.db), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        sep = "&" if "?" in args.db else "?"
-        db = f"{normalize_url(args.db)}{sep}options=-csearch_path%3D{schema}"
+        db, schema = pg_schema(args.db)
     procs = []
     try:
         t0 = time.perf_counter()
@@ -228,10 +219,8 @@ def main() -> int:
             proc.wait(10)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-            admin.dispose()
+        if schema is not None:
+            drop_schema(args.db, schema)
     return 0
 
 
