@@ -13,7 +13,7 @@ from bot.settings import Settings, load_settings
 def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> None:
     import uvicorn
 
-    from bot.app import build_runtime
+    from bot.app import build_runtime, settle_heap
 
     if not settings.has_slack_credentials:
         raise ConfigError("SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are needed to serve a real workspace; "
@@ -23,6 +23,7 @@ def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> No
         from bot.server import start_socket_mode
 
         start_socket_mode(runtime, settings.slack_app_token.get_secret_value())
+    settle_heap()
     # SIGTERM: stop accepting, finish requests in flight, then the lifespan drains the sender.
     uvicorn.run(runtime.asgi, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
 
