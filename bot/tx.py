@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Executable, Row, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
@@ -24,7 +25,7 @@ from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
 from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
-from storage.bulk import insert_all
+from storage.bulk import insert_all, insert_unless_exists
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
@@ -108,6 +109,22 @@ class Tx:
         table = table_of(type(row))
         values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
         self.session.connection().execute(insert(table), values)
+
+    def insert_new(self, row: SQLModel, unique: str) -> bool:
+        """Insert ``row`` unless one with the same ``unique`` column value exists (then False).
+
+        One statement, where a lookup and an ORM flush took two round trips and most of a request's
+        CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
+        """
+        table = table_of(type(row))
+        values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+        new_id = insert_unless_exists(self.session.connection(), table, values, unique)
+        if new_id is None:
+            return False
+        set_committed_value(row, "id", new_id)
+        make_transient_to_detached(row)
+        self.session.add(row)
+        return True
 
     def save(self, row: SQLModel, **changes: Any) -> None:
         """Compare-and-set: apply ``changes`` only if nobody bumped ``row_version`` meanwhile."""

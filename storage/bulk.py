@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Connection, Table, TextClause, insert, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from storage.types import UTCDateTime
 
@@ -38,6 +40,22 @@ def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
         statement = _statements[shapes] = _statement(conn, present)
     conn.execute(statement, {f"rows{i}": json.dumps([_plain(table, row) for row in rows])
                              for i, (table, rows) in enumerate(present)})
+
+
+_unique: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
+
+
+def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any], unique: str) -> int | None:
+    """Insert one row and return its id, or None when a row with the same ``unique`` column value
+    exists: one statement (``ON CONFLICT DO NOTHING ... RETURNING``) in place of a read, then a write."""
+    key = (conn.dialect.name, table.name, unique, tuple(values))
+    statement = _unique.get(key)
+    if statement is None:
+        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+        statement = _unique[key] = (dialect_insert(table).on_conflict_do_nothing(index_elements=[unique])
+                                    .returning(table.c.id))
+    found = conn.execute(statement, values).first()
+    return int(found[0]) if found else None
 
 
 def _statement(conn: Connection, present: Sequence[Group]) -> TextClause:

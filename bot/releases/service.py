@@ -88,8 +88,6 @@ class ReleaseService:
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
             s = tx.session
-            if s.exec(select(Release).where(Release.version == req.version)).first():
-                raise UsageError(f"Release {req.version} exists already; see `/release status {req.version}`.")
             severity, stage = req.severity, self.policy.stages[0].name
             if req.incident_id is not None:
                 incident = s.get(Incident, req.incident_id)
@@ -116,8 +114,8 @@ class ReleaseService:
                     release.production_at = tx.now
                 if self.policy.next_stage(stage) is None:  # deployed to the last stage: complete
                     release.status, release.finished_at = next_status(release.version, ACTIVE, "complete"), tx.now
-            s.add(release)
-            s.flush()
+            if not tx.insert_new(release, "version"):
+                raise UsageError(f"Release {req.version} exists already; see `/release status {req.version}`.")
             assert release.id is not None
             tx.audit(origin, "release", release.id, "start", to_state=f"{release.status}:{stage}",
                      version=release.version, risk=release.risk, type=release.type, ref=release.ref,
