@@ -90,11 +90,9 @@ def main() -> int:
     try:
         slack, slack_url = start("slack")
         procs.append(slack)
-        if args.db == "sqlite":  # as `warroom run` does: one process on SQLite, a worker beside it on PostgreSQL
-            bot, url = start("warroom", f"{slack_url}/api/", db, env=env)
-        else:
-            bot, url = start("warroom", f"{slack_url}/api/", db, "web", env=env)
-            procs.append(start("worker", f"{slack_url}/api/", db, wait=False, env=env)[0])
+        # As `warroom run` does on either database: the web process stores, `warroom worker` applies.
+        bot, url = start("warroom", f"{slack_url}/api/", db, "web", env=env)
+        procs.append(start("worker", f"{slack_url}/api/", db, wait=False, env=env)[0])
         procs.append(bot)
         client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
         run = uuid.uuid4().hex[:8]

@@ -105,9 +105,11 @@ def _settings(api_url: str, db_url: str):  # type: ignore[no-untyped-def]
 
 def warroom(api_url: str, db_url: str, with_worker: bool = True) -> Starlette:
     """The real bot, on the same server stack (more settings come from the environment)."""
-    from bot.app import build_runtime
+    from bot.app import build_runtime, settle_heap
 
-    return build_runtime(_settings(api_url, db_url), worker=with_worker).asgi
+    asgi = build_runtime(_settings(api_url, db_url), worker=with_worker).asgi
+    settle_heap()  # as `warroom serve` does before it serves
+    return asgi
 
 
 def worker(api_url: str, db_url: str) -> None:
