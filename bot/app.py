@@ -28,7 +28,7 @@ from bot.executors.config import resolve_executors
 from bot.executors.deliver import ExecutorClient
 from bot.gateway import SlackGateway, make_client
 from bot.home import HOME, HomeService
-from bot.hooks import github_deployments
+from bot.hooks import github_deployments, github_runs
 from bot.hooks.checks import CheckReportProcessor
 from bot.hooks.github import GitHubProcessor
 from bot.hooks.inbox import Inbox
@@ -114,7 +114,7 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
 def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksService, monitoring: MonitoringService,
                       deployments: DeploymentService, policy: Policy) -> None:
     """Inbound deliveries and what they feed: checks on releases, alerts on their services, bake time,
-    and GitHub's deployment statuses for the executors."""
+    and GitHub's deployment statuses and workflow runs for the executors."""
     releases.listeners.append(checks.on_release)
     releases.gates.append(checks.gate)
     releases.sections.append(checks.section)
@@ -124,6 +124,7 @@ def _connect_evidence(releases: ReleaseService, inbox: Inbox, checks: ChecksServ
     releases.sections.append(bake.section)
     github = GitHubProcessor(checks)
     github.extra["deployment_status"] = github_deployments.processor(deployments, inbox)
+    github.extra["workflow_run"] = github_runs.processor(deployments, inbox)
     inbox.processors["github"] = github
     inbox.processors["checks"] = CheckReportProcessor(checks)
     inbox.processors["alertmanager"] = inbox.processors["grafana"] = monitoring.process

@@ -65,6 +65,10 @@ class Task(_Strict):
 
 _REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# GitHub's rule for workflow input ids (case-insensitive, so compared in lower case below).
+_INPUT_NAME = r"[A-Za-z_][A-Za-z0-9_-]{0,99}"
+# The inputs every workflow_dispatch carries; the callback token's input comes on top.
+DISPATCH_INPUTS = ("version", "stage", "deployment_id", "callback_url")
 
 
 class WebhookExecutor(_Strict):
@@ -91,6 +95,20 @@ class GithubActionsExecutor(_Strict):
     workflow: str = Field(min_length=1)
     ref: str | None = None  # default: the release's ref
     token_env: str = Field(pattern=_ENV_NAME)
+    # The workflow input that carries the callback token; null: only the four inputs are sent
+    # (GitHub refuses inputs a workflow does not declare) and the answer is the workflow_run webhook.
+    token_input: str | None = "callback_token"  # noqa: S105 (an input name, not a secret)
+
+    @field_validator("token_input")
+    @classmethod
+    def _token_input(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(_INPUT_NAME, value):
+            raise ValueError(f"{value!r} is not a workflow input name (a letter or _, then letters, digits, - or _)")
+        if value.lower() in DISPATCH_INPUTS:
+            raise ValueError(f"{value!r} is one of the inputs warroom sends already ({', '.join(DISPATCH_INPUTS)})")
+        return value
 
 
 class GithubDeploymentsExecutor(_Strict):

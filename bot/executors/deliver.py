@@ -18,6 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from bot.errors import PermanentFailure, TemporaryFailure
 from bot.executors.config import ResolvedExecutor
+from bot.policy import DISPATCH_INPUTS, GithubActionsExecutor
 
 log = logging.getLogger(__name__)
 TEMPORARY = {408, 425, 429, 500, 502, 503, 504}
@@ -49,6 +50,24 @@ def sign(secret: str, message_id: str, at: datetime, data: str) -> dict[str, str
             "webhook-signature": Webhook(secret).sign(message_id, at, data)}
 
 
+def refused_inputs(resp: httpx.Response, token_input: str | None) -> str | None:
+    """Why a workflow_dispatch answered 422, with the fix, when GitHub's message is about the inputs."""
+    if resp.status_code != 422:
+        return None
+    try:
+        message = str(resp.json().get("message") or resp.text)
+    except (ValueError, AttributeError):
+        message = resp.text
+    message = " ".join(message.split())[:200]
+    if "input" not in message.lower():
+        # Another 422 (no workflow_dispatch trigger, an unknown ref): GitHub's words say it best.
+        return f"GitHub refused the workflow dispatch (422 {message})"
+    names = [*DISPATCH_INPUTS, token_input] if token_input else list(DISPATCH_INPUTS)
+    declare = f"declare {', '.join(names[:-1])} and {names[-1]} in workflow_dispatch.inputs"
+    fix = f"{declare}, or set token_input: null" if token_input else declare
+    return f"GitHub refused the workflow inputs (422 {message}): {fix}"
+
+
 class ExecutorClient:
     """Delivers requests over HTTP and classifies failures (temporary: retried; permanent: the
     deployment is marked failed through ``on_refused``)."""
@@ -77,7 +96,8 @@ class ExecutorClient:
             raise PermanentFailure(f"executor {args['executor']!r} is no longer in the policy")
         return found
 
-    def _post(self, deployment_id: int | None, url: str, *, content: str, headers: dict[str, str]) -> httpx.Response:
+    def _post(self, deployment_id: int | None, url: str, *, content: str, headers: dict[str, str],
+              explain: Callable[[httpx.Response], str | None] = lambda _resp: None) -> httpx.Response:
         try:
             resp = self.http.post(url, content=content, headers=headers)
         except httpx.HTTPError as exc:
@@ -85,7 +105,7 @@ class ExecutorClient:
         if resp.status_code in TEMPORARY or resp.status_code >= 500:
             raise TemporaryFailure(f"HTTP {resp.status_code} from {url}", retry_after=_retry_after(resp))
         if resp.status_code >= 400:
-            reason = f"the executor refused the request: HTTP {resp.status_code} {resp.text[:200]}"
+            reason = explain(resp) or f"the executor refused the request: HTTP {resp.status_code} {resp.text[:200]}"
             if deployment_id is not None:
                 self.on_refused(deployment_id, reason)
             raise PermanentFailure(f"HTTP {resp.status_code} from {url}")
@@ -112,12 +132,22 @@ class ExecutorClient:
             return {"skipped": "the deployment is no longer waiting"}
         executor = self._executor(args)
         body = json.loads(json.dumps(args["body"]))
-        if args["action"] == "dispatch":
-            body["inputs"].update(self._callback(args))
+        dispatch = args["action"] == "dispatch"
+        spec = executor.spec
+        token_input = spec.token_input if isinstance(spec, GithubActionsExecutor) else "callback_token"
+        if dispatch:
+            callback = self._callback(args)
+            body["inputs"]["callback_url"] = callback["callback_url"]
+            if token_input:  # null: the workflow declares only the four inputs; workflow_run answers
+                body["inputs"][token_input] = callback["callback_token"]
+
+        def explain(resp: httpx.Response) -> str | None:
+            return refused_inputs(resp, token_input) if dispatch else None
+
         url = self.github_api_url + args["path"]
         headers = {**GITHUB_HEADERS, "Authorization": f"Bearer {executor.secret}",
                    "content-type": "application/json"}
-        resp = self._post(deployment_id, url, content=json.dumps(body), headers=headers)
+        resp = self._post(deployment_id, url, content=json.dumps(body), headers=headers, explain=explain)
         answer: dict[str, Any] = {}
         if resp.content:
             try:

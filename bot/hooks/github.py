@@ -1,5 +1,6 @@
 """GitHub deliveries: check runs, suites, workflow runs and statuses become check reports;
-pushes record commit times; a tag's push, create or release fills a release's sha."""
+pushes record commit times; a tag's push, create or release fills a release's sha. Deployment
+statuses and workflow runs also report the executors' deployments (handlers in ``extra``)."""
 
 from __future__ import annotations
 
@@ -31,16 +32,18 @@ class GitHubProcessor:
     def __init__(self, checks: ChecksService) -> None:
         self.checks = checks
         self.policy = checks.policy
-        # Other event types register here (deployment_status, for the executors: bot/app.py).
+        # Handlers for the executors register here (deployment_status, workflow_run: bot/app.py).
         self.extra: dict[str, Callable[[Tx, dict[str, Any]], bool]] = {}
 
     def __call__(self, tx: Tx, event: InboundEvent) -> bool:
         p = event.payload if isinstance(event.payload, dict) else {}
         kind = event.event
-        if kind in self.extra:
-            return self.extra[kind](tx, p)
+        # A workflow_run may be both a deployment's run (extra) and a check on a release: both apply.
+        matched = self.extra[kind](tx, p) if kind in self.extra else False
         if kind in ("check_run", "check_suite", "workflow_run", "status"):
-            return self._report(tx, kind, p)
+            return self._report(tx, kind, p) or matched
+        if kind in self.extra:
+            return matched
         if kind == "push":
             return self._push(tx, p)
         if kind in ("create", "release"):

@@ -72,17 +72,29 @@ class Deployer:
 
 @dataclass
 class GitHub:
-    """The few GitHub REST endpoints the executors call; records each request."""
+    """The few GitHub REST endpoints the executors call; records each request. Each dispatch starts
+    a new run (4242, 4243, ...); with ``declared`` set, a dispatch with any other input is refused
+    with GitHub's 422, as for a workflow whose ``workflow_dispatch.inputs`` lack it."""
 
     calls: list[dict[str, Any]] = field(default_factory=list)
     handle: ServerHandle | None = None
+    next_run: int = 4242
+    declared: tuple[str, ...] | None = None
 
     def start(self) -> GitHub:
         """Serve on a free loopback port."""
         async def dispatch(request: Request) -> Response:
-            self._record(request, await request.body())
-            return JSONResponse({"workflow_run_id": 4242, "run_url": "https://api.github.test/runs/4242",
-                                 "html_url": "https://github.test/acme/shop/actions/runs/4242"})
+            raw = await request.body()
+            self._record(request, raw)
+            unexpected = sorted(set(json.loads(raw).get("inputs") or {}) - set(self.declared or ()))
+            if self.declared is not None and unexpected:
+                return JSONResponse({"message": f"Unexpected inputs provided: {json.dumps(unexpected)}",
+                                     "documentation_url": "https://docs.github.com/rest/actions/workflows"
+                                                          "#create-a-workflow-dispatch-event",
+                                     "status": "422"}, status_code=422)
+            run, self.next_run = self.next_run, self.next_run + 1
+            return JSONResponse({"workflow_run_id": run, "run_url": f"https://api.github.test/runs/{run}",
+                                 "html_url": f"https://github.test/acme/shop/actions/runs/{run}"})
 
         async def deployments(request: Request) -> Response:
             self._record(request, await request.body())

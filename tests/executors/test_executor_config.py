@@ -11,6 +11,7 @@ from bot.settings import load_settings
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123").decode()
 WEBHOOK = "executors:\n  deployer:\n    kind: webhook\n    url: {url}\n    secret_env: DEPLOYER_SECRET\n"
+ACTIONS = "executors:\n  gh:\n    kind: github_actions\n    repo: acme/shop\n    workflow: d.yml\n    token_env: T\n"
 STAGES = ("stages:\n  - {{name: dev, label: Dev}}\n  - {{name: staging, label: Staging, executor: {name}}}\n")
 
 
@@ -41,6 +42,12 @@ def test_a_valid_executor_policy_loads(tmp_path, monkeypatch) -> None:
      "whsec_"),
     ("executors:\n  gh:\n    kind: github_actions\n    repo: not-a-repo\n    workflow: d.yml\n    token_env: T\n",
      {}, "executors.gh.github_actions.repo"),
+    (ACTIONS + "    token_input: call back\n", {},
+     "'executors.gh.github_actions.token_input' in"),
+    (ACTIONS + "    token_input: call back\n", {}, "'call back' is not a workflow input name"),
+    (ACTIONS + "    token_input: Stage\n", {},
+     "'Stage' is one of the inputs warroom sends already (version, stage, deployment_id, callback_url)"),
+    (ACTIONS + "    token_input: 7\n", {}, "'executors.gh.github_actions.token_input' in"),
     ("executors:\n  gh:\n    kind: jenkins\n", {}, "executors.gh"),
     ("executors:\n  gh:\n    kind: github_deployments\n    repo: acme/shop\n    token_env: GH_TOKEN_UNSET\n",
      {}, "the environment variable GH_TOKEN_UNSET is not set"),

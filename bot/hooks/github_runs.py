@@ -1,0 +1,88 @@
+"""GitHub `workflow_run` deliveries: reports for deployments a github_actions executor dispatched.
+
+Matched to a Deployment row by the run id GitHub answered the workflow_dispatch with (stored as
+``external_id``), the executor's kind and its repo. The report goes to the same
+``DeploymentService.report`` as an executor's callback, after this delivery commits, so a repeat
+has one effect and a report on a finished deployment changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlmodel import col, select
+
+from bot.deployments.service import DeploymentService, executor_origin
+from bot.errors import DeploymentFinished
+from bot.hooks.common import dig, text
+from bot.hooks.inbox import Inbox
+from bot.policy import GithubActionsExecutor, Policy
+from bot.releases.records import FINISHED
+from bot.tx import Tx
+from storage.models import Deployment
+
+log = logging.getLogger(__name__)
+
+# The run's actions in the executors' words; `completed` depends on the conclusion.
+STARTED = {"requested": "in_progress", "in_progress": "in_progress"}
+
+
+def state_of(p: dict[str, Any]) -> tuple[str, str | None] | None:
+    """(state, description) a workflow_run delivery reports, or None for an action that reports nothing."""
+    action = text(p.get("action"), 40)
+    if action in STARTED:
+        return STARTED[action], None
+    if action != "completed":
+        return None
+    conclusion = text(dig(p, "workflow_run", "conclusion"), 40)
+    if conclusion == "success":
+        return "succeeded", None
+    # failure, cancelled, timed_out, action_required, stale, neutral, skipped, startup_failure and
+    # whatever GitHub adds later: the deploy did not happen as asked.
+    return "failed", f"the GitHub Actions run concluded: {conclusion or 'without a conclusion'}"
+
+
+def match(tx: Tx, policy: Policy, p: dict[str, Any]) -> Deployment | None:
+    """The github_actions Deployment row a workflow_run delivery is about, if any."""
+    run_id = dig(p, "workflow_run", "id")
+    if not isinstance(run_id, int | str) or not str(run_id).isdigit() or len(str(run_id)) > 20:
+        return None
+    repo = text(dig(p, "workflow_run", "repository", "full_name") or dig(p, "repository", "full_name"), 140).lower()
+    names = [name for name, spec in policy.executors.items()
+             if isinstance(spec, GithubActionsExecutor) and spec.repo.lower() == repo]
+    if not repo or not names:
+        return None
+    return tx.session.exec(select(Deployment).where(Deployment.external_id == str(run_id),
+                                                    col(Deployment.executor).in_(names))
+                           .order_by(col(Deployment.id).desc())).first()
+
+
+def processor(deployments: DeploymentService, inbox: Inbox) -> Callable[[Tx, dict[str, Any]], bool]:
+    """The ``workflow_run`` deployment handler of GitHubProcessor: True when the run is a deployment's."""
+
+    def apply(tx: Tx, p: dict[str, Any]) -> bool:
+        deployment = match(tx, deployments.policy, p)
+        if deployment is None or deployment.id is None:
+            return False
+        found = state_of(p)
+        if found is None or deployment.state in FINISHED:
+            return True  # about this deployment, but nothing to report (or too late: the end stands)
+        state, description = found
+        url = text(dig(p, "workflow_run", "html_url"), 1000) or None
+        url = url if url and url.startswith(("http://", "https://")) else None
+        origin = executor_origin(deployment, "hook:github")
+        deployment_id = deployment.id
+
+        def report() -> None:
+            try:
+                deployments.report(deployment_id, state, url=url, description=description, origin=origin)
+            except DeploymentFinished as exc:
+                # Finished between this delivery and its report (a callback, a time-out): the end stands.
+                log.info("workflow_run for deployment %s ignored: %s", deployment_id, exc)
+
+        inbox.later(report)
+        return True
+
+    return apply
