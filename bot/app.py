@@ -45,6 +45,7 @@ from bot.outbox import FAST, QUEUE, OutboxSender
 from bot.pacing import Bucket, SharedPacer
 from bot.policy import Policy
 from bot.releases import render as release_render
+from bot.releases import task_render
 from bot.releases.render import Section
 from bot.releases.service import ReleaseService
 from bot.releases.tasks import TaskService
@@ -134,6 +135,7 @@ def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock, secti
     """The messages that mirror state, rendered when sent so they are current (see bot.outbox)."""
     outbox.register_renderer(ANNOUNCEMENT, lambda s, args: release_render.announcement_call(s, args, policy,
                                                                                             clock.now(), sections))
+    outbox.register_renderer(task_render.MESSAGE, lambda s, args: task_render.message_call(s, args, policy))
     outbox.register_renderer(incident_view.SUMMARY,
                              lambda s, args: incident_render.summary_call(s, args, policy, clock.now()))
     outbox.register_renderer(incident_view.ANNOUNCEMENT,

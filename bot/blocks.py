@@ -8,11 +8,13 @@ from typing import Any
 from slack_sdk.models.blocks import (
     ActionsBlock,
     ButtonElement,
+    CheckboxesElement,
     ConfirmObject,
     ContextBlock,
     DividerBlock,
     HeaderBlock,
     MarkdownTextObject,
+    Option,
     PlainTextObject,
     SectionBlock,
 )
@@ -62,7 +64,21 @@ def button(text: str, action_id: str, value: dict[str, Any] | str, *, style: str
                          value=raw[:2000], style=style, confirm=dialog)
 
 
-def actions(*elements: ButtonElement, block_id: str | None = None) -> ActionsBlock:
+CHECKBOX_OPTIONS_MAX = 10
+OPTION_TEXT_MAX = 75
+
+
+def checkboxes(action_id: str, options: list[tuple[str, str]], ticked: set[str]) -> CheckboxesElement:
+    """Checkboxes of (value, label) options, those whose value is in ``ticked`` shown ticked
+    (10 options at most, labels clipped to 75 characters)."""
+    # Plain text: a requirement is the policy author's words, never markup.
+    made = [Option(value=value[:150], text=PlainTextObject(text=clip(label, OPTION_TEXT_MAX)))
+            for value, label in options[:CHECKBOX_OPTIONS_MAX]]
+    chosen = [o for o in made if o.value in ticked]
+    return CheckboxesElement(action_id=action_id, options=made, initial_options=chosen or None)
+
+
+def actions(*elements: ButtonElement | CheckboxesElement, block_id: str | None = None) -> ActionsBlock:
     """An actions block (25 elements at most)."""
     return ActionsBlock(elements=list(elements)[:25], block_id=block_id)
 

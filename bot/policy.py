@@ -60,7 +60,17 @@ class Task(_Strict):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     title: str = Field(min_length=1, max_length=150)
     owner: str = Field(min_length=1, max_length=64)
-    requirements: list[str] = []
+    # At most 40: Slack shows them as checkboxes, 10 to an element, and a message has 50 blocks.
+    requirements: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default=[], max_length=40)
+
+    @field_validator("requirements")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        # An owner or executor ticks a requirement by its text, so two alike could not be told apart.
+        twice = sorted({r for r in value if value.count(r) > 1})
+        if twice:
+            raise ValueError(f"requirements must differ; listed twice: {', '.join(twice)}")
+        return value
 
 
 _REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"

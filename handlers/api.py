@@ -58,7 +58,7 @@ def release_json(view: ReleaseView) -> dict[str, Any]:
         "ref": r.ref, "sha": r.sha, "repo": r.repo, "service": r.service,
         "deployments": [deployment_json(d) for d in view.deployments],
         "tasks": [{"id": t.id, "phase": t.phase, "name": t.name, "owner": t.owner, "requirements": t.requirements,
-                   "state": t.state, "by": t.by, "note": t.note, "updated_at": _iso(t.updated_at)}
+                   "ticked": t.ticked, "state": t.state, "by": t.by, "note": t.note, "updated_at": _iso(t.updated_at)}
                   for t in view.tasks],
         "version": r.version, "status": r.status, "stage": r.stage, "risk": r.risk, "type": r.type,
         "severity": r.severity, "incident_id": r.incident_id, "requested_by": r.requested_by,

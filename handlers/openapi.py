@@ -49,10 +49,16 @@ class Imported(BaseModel):
 
 
 class TaskReport(BaseModel):
-    """An executor's report on a coordination task it was asked for (its callback token)."""
+    """An executor's report on a coordination task it was asked for (its callback token): a state,
+    requirements ticked or unticked, or both (applied together, or not at all)."""
 
-    state: Literal["done", "blocked"]
+    state: Literal["done", "blocked"] | None = Field(
+        default=None, description="required unless requirements are given; done does not need every tick")
     note: str | None = None
+    requirements: dict[str, bool] | None = Field(
+        default=None, examples=[{"tag created": True, "packages built": False}],
+        description="tick (true) or untick (false) requirements by their text, as task.requested listed "
+                    "them; an unknown one is a 400 naming it")
 
 
 def _schemas() -> dict[str, Any]:
@@ -215,7 +221,7 @@ def document() -> dict[str, Any]:
         "/hooks/tasks/{task_id}": {"post": {
             "summary": "An executor reports on a task (Authorization: Bearer its callback token)",
             "security": [{"bearer": []}], "parameters": [_path("task_id")],
-            "requestBody": _body("TaskReport"), "responses": _answers({200: "TaskAck"}, 401, 404, 409)}},
+            "requestBody": _body("TaskReport"), "responses": _answers({200: "TaskAck"}, 400, 401, 404, 409)}},
     }
     return {
         "openapi": "3.1.0",

@@ -121,6 +121,7 @@ class TaskOut(Strict):
     name: str
     owner: str
     requirements: list[str]
+    ticked: list[str] = Field(description="the requirements ticked so far, in requirement order")
     state: TaskState
     by: str | None
     note: str | None

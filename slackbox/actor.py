@@ -15,7 +15,15 @@ import httpx
 from slack_sdk.signature import SignatureVerifier
 
 from slackbox.api_common import ApiError, public_view, slack_message
-from slackbox.payloads import SandboxError, action_obj, find_element, state_values, team_obj, user_obj
+from slackbox.payloads import (
+    SandboxError,
+    action_obj,
+    checkboxes_action,
+    find_element,
+    state_values,
+    team_obj,
+    user_obj,
+)
 from slackbox.responses import apply_command_response, apply_message_response, apply_view_response
 from slackbox.seed import APP_ID, TEAM_DOMAIN, TEAM_ID
 from slackbox.store import SandboxStore
@@ -164,10 +172,8 @@ class Workspace:
         apply_command_response(self.store, command, {"user": user, "channel": chan["id"]}, response)
         return response
 
-    def click(
-        self, user: str, channel: str, ts: str, action_id: str, value: str | None = None
-    ) -> httpx.Response:
-        """Click a button (found by action_id, and value when given) in a message, as `user`."""
+    def _message(self, user: str, channel: str, ts: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(member, channel, message) for `user` acting in a message they can see."""
         member, chan = self._member(user), self._channel(channel)
         message = self.store.message(chan["id"], ts)
         if message is None:
@@ -176,7 +182,12 @@ class Workspace:
             raise SandboxError(f"message {ts} is ephemeral for {message['ephemeral_for']}, not {user}")
         if message["ephemeral_for"] is None and user not in chan["members"]:
             raise SandboxError(f"{user} is not a member of {channel}")
-        block, element = find_element(message["blocks"], action_id, value)
+        return member, chan, message
+
+    def _message_action(self, member: dict[str, Any], chan: dict[str, Any], message: dict[str, Any],
+                        action: dict[str, Any], state: dict[str, Any]) -> httpx.Response:
+        """Send the block_actions payload of one action in a message."""
+        user, ts = member["id"], message["ts"]
         is_ephemeral = message["ephemeral_for"] is not None
         token = self.store.issue_response_url(user, chan["id"], message_ts=ts, is_ephemeral=is_ephemeral)
         payload: dict[str, Any] = {
@@ -195,13 +206,33 @@ class Workspace:
             "enterprise": None,
             "is_enterprise_install": False,
             "channel": {"id": chan["id"], "name": "directmessage" if chan["is_im"] else chan["name"]},
-            "state": {"values": {}},
+            "state": {"values": state},
             "response_url": self._response_url(token),
-            "actions": [action_obj(block, element)],
+            "actions": [action],
         }
         if not is_ephemeral:  # Slack does not send the message of an ephemeral container
             payload["message"] = slack_message(message)
         return self.post_to_bot(urlencode({"payload": json.dumps(payload)}))
+
+    def click(
+        self, user: str, channel: str, ts: str, action_id: str, value: str | None = None
+    ) -> httpx.Response:
+        """Click a button (found by action_id, and value when given) in a message, as `user`."""
+        member, chan, message = self._message(user, channel, ts)
+        block, element = find_element(message["blocks"], action_id, value)
+        return self._message_action(member, chan, message, action_obj(block, element), {})
+
+    def tick(
+        self, user: str, channel: str, ts: str, action_id: str, selected: list[str], block_id: str | None = None
+    ) -> httpx.Response:
+        """Tick or untick checkboxes in a message as `user`: `selected` is the element's whole selection
+        (option values) after the click, as Slack sends it; the message itself is not changed (Slack keeps
+        the ticks in the client until the app updates the message)."""
+        member, chan, message = self._message(user, channel, ts)
+        block, element = find_element(message["blocks"], action_id, types=("checkboxes",), block_id=block_id)
+        state = state_values({"blocks": message["blocks"]}, {f"{block.get('block_id')}.{action_id}": list(selected)},
+                             check_required=False)
+        return self._message_action(member, chan, message, checkboxes_action(block, element, list(selected)), state)
 
     def _top_view(self, user: str, view_id: str) -> dict[str, Any]:
         view = self.store.view(view_id)

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from slackbox.seed import APPROVERS_GROUP
 from slackbox.store_deploys import DeploysMixin
 
 HOOK_PATH = "/deploys/hook"
@@ -105,9 +106,13 @@ def deploy_routes(inbox: DeployInbox) -> list[BaseRoute]:
 
 
 def local_policy(hook_url: str, secret_env: str) -> dict[str, Any]:
-    """The policy `make run` uses when the team gave none: this deployer on staging, canary and production."""
+    """The policy `make run` uses when the team gave none: this deployer on staging, canary and production,
+    and a preparation task for the approvers group, whose requirements they tick in the release thread."""
     return {
         "executors": {"local-deployer": {"kind": "webhook", "url": hook_url, "secret_env": secret_env}},
+        "tasks": {"preparation": [{"name": "prepare", "title": "Prepare the release", "owner": APPROVERS_GROUP,
+                                   "requirements": ["version bumped", "changelog generated", "tag created",
+                                                    "packages built"]}]},
         "stages": [
             {"name": "dev", "label": "Development"},
             {"name": "staging", "label": "Staging", "executor": "local-deployer"},

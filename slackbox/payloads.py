@@ -29,11 +29,13 @@ def find_element(
     action_id: str,
     value: str | None = None,
     types: tuple[str, ...] = ("button",),
+    block_id: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return (block, element) for an element with this action_id (and value), or raise SandboxError."""
+    """Return (block, element) for an element with this action_id (and value, and block_id), or raise
+    SandboxError."""
     seen = []
     for block, element in iter_view_elements({"blocks": blocks or []}):
-        if element.get("type") not in types:
+        if element.get("type") not in types or block_id not in (None, block.get("block_id")):
             continue
         seen.append(f"{element.get('action_id')}={element.get('value')!r}")
         if element.get("action_id") == action_id and (value is None or element.get("value") == value):
@@ -55,6 +57,17 @@ def action_obj(block: dict[str, Any], element: dict[str, Any]) -> dict[str, Any]
         if key in element:
             action[key] = element[key]
     return action
+
+
+def checkboxes_action(block: dict[str, Any], element: dict[str, Any], selected: list[str]) -> dict[str, Any]:
+    """Return the `actions` entry of a tick or untick in checkboxes: the element's whole selection."""
+    return {
+        "type": "checkboxes",
+        "action_id": element.get("action_id"),
+        "block_id": block.get("block_id"),
+        "selected_options": [_option(element, v) for v in selected],
+        "action_ts": f"{time.time():.6f}",
+    }
 
 
 def _options(element: dict[str, Any]) -> list[dict[str, Any]]:

@@ -205,6 +205,13 @@ def ui_routes(manifest_path: str | Path | None = None, *,
         if data.get("view_id"):
             return _answer(await run_in_threadpool(ws.click_in_view, user, str(data["view_id"]), action_id, value))
         channel = _visible_channel(store, user, data.get("channel"))
+        selected = data.get("selected")
+        if selected is not None:  # checkboxes in a message: their whole selection after the click
+            if not isinstance(selected, list) or not all(isinstance(v, str) for v in selected):
+                raise UiError("selected must be a list of option values")
+            block_id = str(data["block_id"]) if data.get("block_id") else None
+            return _answer(await run_in_threadpool(ws.tick, user, channel["id"], str(data.get("ts", "")),
+                                                   action_id, selected, block_id))
         return _answer(await run_in_threadpool(ws.click, user, channel["id"], str(data.get("ts", "")),
                                                action_id, value))
 

@@ -364,6 +364,10 @@ class ReleaseTask(SQLModel, table=True):
     name: str = Field(max_length=64)
     owner: str = Field(max_length=64)  # U... / S... / executor name
     requirements: list[str] = _json(list)
+    # The requirements the owner has ticked (their texts, in requirement order); rows from before
+    # ticks existed read as nothing ticked (the migration's server default).
+    ticked: list[str] = Field(default_factory=list,
+                              sa_column=Column(JSON, nullable=False, server_default=text("'[]'")))
     state: TaskState = _word(TaskState, 16)
     by: str | None = Field(default=None, max_length=64)
     note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -11,7 +11,7 @@ from sqlmodel import Session
 from bot import blocks as bk
 from bot.ops import Op
 from bot.policy import Policy
-from bot.releases import delivery, gates, tasks
+from bot.releases import delivery, gates, task_render
 from bot.releases.state import describe
 from bot.releases.view import ReleaseView, load
 from bot.text import duration, escape, local_time, mention
@@ -112,7 +112,7 @@ def announcement(view: ReleaseView, policy: Policy, now: datetime,
     blocks.append(bk.section(f"*Mitigations ({r.risk} risk)*\n" + "\n".join(f"• {m}" for m in mitigations)))
     blocks.append(bk.section(checklist))
     if view.tasks:
-        blocks.append(bk.section(tasks.lines(policy, view.tasks)))
+        blocks.append(bk.section(task_render.lines(policy, view.tasks)))
     notes = [f"Approved by {mention(a.user_id)} at {local_time(a.at, tz)}" for a in view.approvals]
     if r.freeze_override:
         notes.append(f"Freeze overridden by {mention(r.freeze_override['by'])}: "

@@ -44,7 +44,10 @@ function ctx() {
   return {
     members: S.members, channels: S.channels, usergroups: S.usergroups,
     onChannel: (id) => openChannel(id),
-    onAction: (msg, element) => api("/ui/click", { user: S.user, channel: msg.channel, ts: msg.ts, action_id: element.action_id, value: element.value ?? null }),
+    onAction: (msg, element, block) => api("/ui/click", {
+      user: S.user, channel: msg.channel, ts: msg.ts, action_id: element.action_id, value: element.value ?? null,
+      ...(element.selected ? { selected: element.selected, block_id: (block && block.block_id) || null } : {}),
+    }),
   };
 }
 

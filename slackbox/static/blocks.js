@@ -68,8 +68,38 @@ function unsupported(element) {
   return note;
 }
 
+/** Checkboxes in a message: each change sends the element's whole selection, as Slack does. The
+ * ticks stay as clicked until the app updates the message (Slack keeps them in the client too). */
+function checkboxes(element, block, ctx) {
+  const box = el("div", "choice-group message-choices");
+  box.dataset.actionId = element.action_id || "";
+  const chosen = (element.initial_options || []).map((o) => o.value);
+  for (const o of element.options || []) {
+    const label = el("label", "choice");
+    const input = el("input");
+    input.type = "checkbox";
+    input.value = o.value;
+    input.checked = chosen.includes(o.value);
+    input.addEventListener("change", async () => {
+      if (!ctx.onAction) return;
+      const selected = [...box.querySelectorAll("input:checked")].map((i) => i.value);
+      for (const i of box.querySelectorAll("input")) i.disabled = true;
+      try {
+        await ctx.onAction({ ...element, selected }, block);
+      } finally {
+        for (const i of box.querySelectorAll("input")) i.disabled = false;
+      }
+    });
+    label.append(input, renderTextObject(o.text, ctx, "span"));
+    if (o.description) label.appendChild(renderTextObject(o.description, ctx, "small"));
+    box.appendChild(label);
+  }
+  return box;
+}
+
 function elementNode(element, block, ctx) {
   if (element.type === "button") return button(element, block, ctx);
+  if (element.type === "checkboxes") return checkboxes(element, block, ctx);
   if (element.type === "image") return image(imageSource(element), element.alt_text, "accessory-image");
   if (element.type === "static_select" || element.type === "overflow") {
     const s = el("select", "inline-select");

@@ -92,6 +92,8 @@ def test_start_fields_for_what_a_release_ships() -> None:
     ("tasks:\n  preparation:\n    - {name: prep, title: Prepare, owner: bob}\n",
      "tasks.preparation.0.owner: 'bob' is neither a Slack user"),
     ("tasks:\n  launch:\n    - {name: prep, title: Prepare, owner: U0RM}\n", "tasks.launch"),
+    ("tasks:\n  preparation:\n    - {name: prep, title: Prepare, owner: U0RM, requirements: [tag, tag]}\n",
+     "requirements must differ; listed twice: tag"),
     ("stages:\n  - {name: dev, label: Dev}\n  - {name: staging, label: S, requires_tasks: [preparation]}\n",
      "stages.staging.requires_tasks names phase 'preparation', which has no tasks"),
 ])

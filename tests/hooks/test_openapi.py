@@ -48,6 +48,8 @@ def test_every_api_and_hook_route_is_documented(runtime: Runtime) -> None:
     assert served == documented
     assert doc["components"]["schemas"]["StartReleaseBody"]["properties"]["risk"]["enum"] == [
         "low", "medium", "high", "critical"]
+    report = doc["components"]["schemas"]["TaskReport"]["properties"]
+    assert report["requirements"]["anyOf"][0] == {"type": "object", "additionalProperties": {"type": "boolean"}}
 
 
 def test_no_generated_request_gets_a_server_error(runtime: Runtime) -> None:

@@ -171,6 +171,12 @@ def test_executor_callbacks_and_a_release_with_deployments_and_tasks_answer_as_d
 
     task = sent("task.requested")
     tasks = "/hooks/tasks/{task_id}"
+    ticked = call(stack, "POST", f"/hooks/tasks/{task['task_id']}", task["callback_token"],
+                  {"requirements": {"clean": True}})
+    assert doc.check("post", tasks, ticked) == {"task_id": task["task_id"], "state": "requested"}
+    unknown = call(stack, "POST", f"/hooks/tasks/{task['task_id']}", task["callback_token"],
+                   {"requirements": {"dirty": True}})
+    assert unknown.status_code == 400 and "'dirty'" in doc.check("post", tasks, unknown)["error"]
     done = call(stack, "POST", f"/hooks/tasks/{task['task_id']}", task["callback_token"], {"state": "done"})
     assert doc.check("post", tasks, done) == {"task_id": task["task_id"], "state": "done"}
     doc.check("post", tasks, call(stack, "POST", f"/hooks/tasks/{task['task_id']}", "wrong", {"state": "done"}))
@@ -191,7 +197,8 @@ def test_executor_callbacks_and_a_release_with_deployments_and_tasks_answer_as_d
 
     shown = doc.check("get", "/api/releases/{version}", call(stack, "GET", "/api/releases/v8.0.0", ci))
     assert shown["stage"] == "staging" and shown["deployments"][0]["seconds"] is not None
-    assert [(t["name"], t["state"], t["by"]) for t in shown["tasks"]] == [("scan", "done", "executor:deployer")]
+    assert [(t["name"], t["state"], t["by"], t["ticked"]) for t in shown["tasks"]] == [
+        ("scan", "done", "executor:deployer", ["clean"])]
     listed = doc.check("get", "/api/releases", call(stack, "GET", "/api/releases", ci))["releases"]
     assert [r["version"] for r in listed] == ["v8.0.0"]
 

@@ -159,6 +159,34 @@ def test_click_payload_and_errors(fake_bot: FakeBot, ws: Workspace) -> None:
     assert eph["container"]["is_ephemeral"] is True and "message" not in eph
 
 
+def test_tick_in_a_message_sends_the_whole_selection_as_slack_does(fake_bot: FakeBot, ws: Workspace) -> None:
+    def option(n: str) -> dict[str, Any]:
+        return {"text": {"type": "plain_text", "text": f"Step {n}"}, "value": n}
+
+    def boxes(block_id: str, ticked: list[str]) -> dict[str, Any]:
+        element = {"type": "checkboxes", "action_id": "tick", "options": [option("1"), option("2")]}
+        return {"type": "actions", "block_id": block_id,
+                "elements": [element | ({"initial_options": [option(n) for n in ticked]} if ticked else {})]}
+
+    msg = ws.store.post_message(RELEASES_CHANNEL, user=BOT_USER_ID, bot_id=BOT_ID, text="steps",
+                                blocks=[boxes("a", ["1"]), boxes("b", [])])
+    ws.tick(APPROVER_1, RELEASES_CHANNEL, msg["ts"], "tick", ["2"], block_id="b")
+    data = fake_bot.payloads("block_actions")[0]["data"]
+    assert data["actions"][0] | {"action_ts": "-"} == {
+        "type": "checkboxes", "action_id": "tick", "block_id": "b", "selected_options": [option("2")],
+        "action_ts": "-"}
+    assert data["state"]["values"] == {
+        "a": {"tick": {"type": "checkboxes", "selected_options": [option("1")]}},
+        "b": {"tick": {"type": "checkboxes", "selected_options": [option("2")]}},
+    }
+    # The message goes along as it stands: the tick lives in the client until the app updates it.
+    assert data["message"]["blocks"][1]["elements"][0].get("initial_options") is None
+    with pytest.raises(SandboxError, match="no option"):
+        ws.tick(APPROVER_1, RELEASES_CHANNEL, msg["ts"], "tick", ["3"], block_id="b")
+    with pytest.raises(SandboxError, match="no checkboxes"):
+        ws.tick(APPROVER_1, RELEASES_CHANNEL, msg["ts"], "tick", [], block_id="c")
+
+
 def test_view_submission_response_actions(fake_bot: FakeBot, ws: Workspace) -> None:
     answers: list[Response] = [
         JSONResponse({"response_action": "update", "view": modal("updated")}),

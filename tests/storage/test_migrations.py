@@ -9,11 +9,12 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, select
 
 import storage.models  # noqa: F401
 from storage.db import make_engine
 from storage.migrate import upgrade
+from storage.models import ReleaseTask
 
 
 def test_upgrade_matches_models_and_is_repeatable(database_url: str) -> None:
@@ -52,4 +53,24 @@ def test_0003_maps_checklist_positions_to_ids_and_queues_announcements_as_render
     assert as_dict(checklist) == {"tests_pass": {"by": "U1"}, "metrics_healthy": {"by": "U2"}, "custom": {"by": "U3"}}
     assert op == "render" and as_dict(payload) == {"renderer": "release_announcement", "release_id": 1,
                                                    "channel": "C1"}
+    engine.dispose()
+
+
+def test_0008_existing_tasks_read_as_nothing_ticked(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine, "0004")  # the head before ticks
+    now = datetime(2026, 11, 2, tzinfo=UTC).replace(tzinfo=None)
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO release (version, type, risk, status, stage, requested_by, channel_id, summary, "
+            "breaking_changes, rollback_plan, checklist, created_at, updated_at, row_version) VALUES "
+            "('v1', 'minor', 'low', 'active', 'dev', 'U1', 'C1', '', '', '', '{}', :now, :now, 1)"), {"now": now})
+        conn.execute(text(
+            "INSERT INTO release_task (release_id, phase, name, owner, requirements, state, created_at, updated_at, "
+            "row_version) VALUES (1, 'preparation', 'prepare', 'U1', :reqs, 'requested', :now, :now, 1)"),
+            {"reqs": '["tag created"]', "now": now})
+    upgrade(engine)
+    with Session(engine) as s:
+        task = s.exec(select(ReleaseTask)).one()
+    assert (task.requirements, task.ticked) == (["tag created"], [])
     engine.dispose()
