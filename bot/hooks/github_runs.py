@@ -37,11 +37,15 @@ def state_of(p: dict[str, Any]) -> tuple[str, str | None] | None:
     if action != "completed":
         return None
     conclusion = text(dig(p, "workflow_run", "conclusion"), 40)
+    if not conclusion:
+        # GitHub sets the conclusion with `completed`; one without it (seen in recorded examples)
+        # says nothing about the deploy, so it must not fail it.
+        return None
     if conclusion == "success":
         return "succeeded", None
     # failure, cancelled, timed_out, action_required, stale, neutral, skipped, startup_failure and
     # whatever GitHub adds later: the deploy did not happen as asked.
-    return "failed", f"the GitHub Actions run concluded: {conclusion or 'without a conclusion'}"
+    return "failed", f"the GitHub Actions run concluded: {conclusion}"
 
 
 def match(tx: Tx, policy: Policy, p: dict[str, Any]) -> Deployment | None:

@@ -133,6 +133,10 @@ def test_runs_of_other_ids_or_repos_change_nothing(actions: Stack, gh: GitHub) -
     deliver(stack, "workflow_run", run_event(run_id + 1000, "completed", "success", name="Nightly"))
     deliver(stack, "workflow_run", run_event(run_id, "completed", "success", repo="acme/other", name="Nightly"))
     assert [r.matched for r in processed(stack)] == [False, False]
+    # Its own run, `completed` without a conclusion (as in GitHub's recorded example): no news.
+    deliver(stack, "workflow_run", run_event(run_id, "completed", None))
+    assert [r.matched for r in processed(stack)] == [False, False, True]
+    stack.settle()
     assert deployment(stack, "v22.0.0")["state"] == "requested"
     assert release(stack, "v22.0.0")["stage"] == "dev"
 
