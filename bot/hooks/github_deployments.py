@@ -58,16 +58,22 @@ def processor(deployments: DeploymentService, inbox: Inbox) -> Callable[[Tx, dic
         description = text(status.get("description"), 1000) or None
         origin = Origin(user="github", source="hook:github",
                         request_id=f"github:deployment_status:{text(status.get('id'), 40)}")
-        deployment_id = deployment.id
-
-        def report() -> None:
-            try:
-                deployments.report(deployment_id, state, url=url, description=description, origin=origin)
-            except DeploymentFinished as exc:
-                # GitHub sends statuses after the end too (e.g. a late `in_progress`): the end stands.
-                log.info("deployment_status for deployment %s ignored: %s", deployment_id, exc)
-
-        inbox.later(report)
+        report_after_commit(deployments, inbox, deployment.id, state, url=url, description=description,
+                            origin=origin, event="deployment_status")
         return True
 
     return apply
+
+
+def report_after_commit(deployments: DeploymentService, inbox: Inbox, deployment_id: int, state: str, *,
+                        url: str | None, description: str | None, origin: Origin, event: str) -> None:
+    """Report on ``deployment_id`` as its executor's callback would, once this delivery commits."""
+
+    def report() -> None:
+        try:
+            deployments.report(deployment_id, state, url=url, description=description, origin=origin)
+        except DeploymentFinished as exc:
+            # GitHub sends news after the end too (a late `in_progress`, a callback came first): the end stands.
+            log.info("%s for deployment %s ignored: %s", event, deployment_id, exc)
+
+    inbox.later(report)

@@ -8,22 +8,19 @@ has one effect and a report on a finished deployment changes nothing.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlmodel import col, select
 
 from bot.deployments.service import DeploymentService, executor_origin
-from bot.errors import DeploymentFinished
 from bot.hooks.common import dig, text
+from bot.hooks.github_deployments import report_after_commit
 from bot.hooks.inbox import Inbox
 from bot.policy import GithubActionsExecutor, Policy
 from bot.releases.records import FINISHED
 from bot.tx import Tx
 from storage.models import Deployment
-
-log = logging.getLogger(__name__)
 
 # The run's actions in the executors' words; `completed` depends on the conclusion.
 STARTED = {"requested": "in_progress", "in_progress": "in_progress"}
@@ -76,17 +73,8 @@ def processor(deployments: DeploymentService, inbox: Inbox) -> Callable[[Tx, dic
         state, description = found
         url = text(dig(p, "workflow_run", "html_url"), 1000) or None
         url = url if url and url.startswith(("http://", "https://")) else None
-        origin = executor_origin(deployment, "hook:github")
-        deployment_id = deployment.id
-
-        def report() -> None:
-            try:
-                deployments.report(deployment_id, state, url=url, description=description, origin=origin)
-            except DeploymentFinished as exc:
-                # Finished between this delivery and its report (a callback, a time-out): the end stands.
-                log.info("workflow_run for deployment %s ignored: %s", deployment_id, exc)
-
-        inbox.later(report)
+        report_after_commit(deployments, inbox, deployment.id, state, url=url, description=description,
+                            origin=executor_origin(deployment, "hook:github"), event="workflow_run")
         return True
 
     return apply
