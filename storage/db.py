@@ -70,10 +70,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
-        # The connection whose commit passes the threshold copies the WAL into the database and
-        # fsyncs it, while it holds the writer gate: tens of ms in some request's ack. Due work
-        # checkpoints every tick instead (checkpoint_wal); this bound only matters where none runs.
-        cur.execute(f"PRAGMA wal_autocheckpoint={SAFETY_CHECKPOINT_PAGES}")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -85,22 +81,6 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 
 WRITE_OPTION = "warroom_write"
-SAFETY_CHECKPOINT_PAGES = 20_000  # about 80 MB of WAL (4 KiB pages)
-
-
-def checkpoint_wal(engine: Engine) -> None:
-    """Copy SQLite's write-ahead log into the database without waiting for anyone (a no-op elsewhere).
-
-    Run off the request path (a due-work job): a PASSIVE checkpoint takes no writer lock, so
-    requests keep committing while it copies and syncs.
-    """
-    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
-        return
-    raw = engine.raw_connection()
-    try:
-        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    finally:
-        raw.close()
 
 
 def is_postgres(engine: Engine | Connection) -> bool:
