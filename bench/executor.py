@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
@@ -170,7 +171,9 @@ def main() -> int:
         print(f"  requests received        {len(executor.ids)}, distinct webhook-ids {len(set(executor.ids))}, "
               f"bad signatures {executor.bad_signatures}")
         print(f"  delivered exactly once   {0 < len(sent) == len(executor.ids) == len(set(executor.ids))}")
-        print(f"  stages reached           {len(executor.stage_at)} (callback errors {len(executor.callback_errors)})")
+        errors = ", ".join(f"{n}× {'no answer' if code == 0 else f'HTTP {code}'}"
+                           for code, n in Counter(executor.callback_errors).most_common())
+        print(f"  stages reached           {len(executor.stage_at)} (callback errors: {errors or 'none'})")
         if to_stage:
             print(f"  request -> stage  median {statistics.median(to_stage):.1f} ms, p99 {pct(to_stage, 99):.1f} ms")
         if executor.acks:
