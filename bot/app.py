@@ -58,7 +58,7 @@ from bot.tx import Database
 from bot.vault import Vault
 from handlers import api, deploy_hooks, hooks, slack_events
 from handlers.prometheus import LatencyMiddleware, Prometheus
-from storage.db import checkpoint_wal, make_engine
+from storage.db import make_engine
 from storage.migrate import upgrade
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,6 @@ def register_jobs(due: DueWork, services: Services) -> None:
     due.add("deployment-timeouts", services.deployments.expire_due)
     due.add("inbound", services.inbox.run_due)
     due.add("home-refresh", services.home.refresh_due)
-    due.add("sqlite-checkpoint", lambda: checkpoint_wal(services.db.engine))
     settings, policy = services.settings, services.policy
     if settings.vault_dir:
         due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
