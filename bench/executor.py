@@ -119,7 +119,10 @@ def main() -> int:
                    *({"name": s, "label": s.title(), "executor": "deployer", "production": s != "staging"}
                      for s in STAGES)]}))
     # The bench server picks its own port; the executor calls back on it (see Executor.base).
-    env = {"WARROOM_CONFIG": str(policy), "BENCH_DEPLOYER_SECRET": WHSEC, "WARROOM_PUBLIC_URL": "http://127.0.0.1:1"}
+    # Every callback comes from one address here, as from one deployer: the per-address edge limit
+    # (WARROOM_HOOKS_RATE, 20/s by default) would answer most of them 429, so it is off, as in bench/hooks.py.
+    env = {"WARROOM_CONFIG": str(policy), "BENCH_DEPLOYER_SECRET": WHSEC, "WARROOM_PUBLIC_URL": "http://127.0.0.1:1",
+           "WARROOM_HOOKS_RATE": "0"}
     procs = []
     client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
     try:
