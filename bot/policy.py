@@ -10,12 +10,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from bot.errors import ConfigError
+from bot.policy_executors import REPO_PATTERN, Executor, Strict
 from storage.vocab import Risk, Severity, StageName, TaskPhase
 
 DEFAULTS = Path(__file__).parent / "defaults" / "policy.yml"
@@ -23,11 +23,7 @@ PHASES = tuple(TaskPhase)  # in the order the phases happen
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RiskLevel(_Strict):
+class RiskLevel(Strict):
     approvals: int = Field(ge=1, le=10)
     mitigations: list[str]
     # Minutes after production during which an alert on the release's service is its concern.
@@ -36,7 +32,7 @@ class RiskLevel(_Strict):
     bake_minutes: int = Field(default=0, ge=0)
 
 
-class Stage(_Strict):
+class Stage(Strict):
     name: StageName
     label: str
     production: bool = False
@@ -53,7 +49,7 @@ class Stage(_Strict):
     requires_tasks: list[TaskPhase] = []
 
 
-class Task(_Strict):
+class Task(Strict):
     """A coordination request sent when a release starts: to a person or user group (Slack ID)
     or to an executor (a `task.requested` webhook)."""
 
@@ -73,67 +69,7 @@ class Task(_Strict):
         return value
 
 
-_REPO = r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# GitHub's rule for workflow input ids (case-insensitive, so compared in lower case below).
-_INPUT_NAME = r"[A-Za-z_][A-Za-z0-9_-]{0,99}"
-# The inputs every workflow_dispatch carries; the callback token's input comes on top.
-DISPATCH_INPUTS = ("version", "stage", "deployment_id", "callback_url")
-
-
-class WebhookExecutor(_Strict):
-    """A Standard Webhooks-signed HTTP POST to the team's deployer."""
-
-    kind: Literal["webhook"]
-    url: str
-    secret_env: str = Field(pattern=_ENV_NAME)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
-
-
-class GithubActionsExecutor(_Strict):
-    """A workflow_dispatch of one GitHub Actions workflow."""
-
-    kind: Literal["github_actions"]
-    repo: str = Field(pattern=_REPO)
-    workflow: str = Field(min_length=1)
-    ref: str | None = None  # default: the release's ref
-    token_env: str = Field(pattern=_ENV_NAME)
-    # The workflow input that carries the callback token; null: only the four inputs are sent
-    # (GitHub refuses inputs a workflow does not declare) and the answer is the workflow_run webhook.
-    token_input: str | None = "callback_token"  # noqa: S105 (an input name, not a secret)
-
-    @field_validator("token_input")
-    @classmethod
-    def _token_input(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not re.fullmatch(_INPUT_NAME, value):
-            raise ValueError(f"{value!r} is not a workflow input name (a letter or _, then letters, digits, - or _)")
-        if value.lower() in DISPATCH_INPUTS:
-            raise ValueError(f"{value!r} is one of the inputs warroom sends already ({', '.join(DISPATCH_INPUTS)})")
-        return value
-
-
-class GithubDeploymentsExecutor(_Strict):
-    """A GitHub deployment (Deployments API) per request; environment = the stage's name."""
-
-    kind: Literal["github_deployments"]
-    repo: str = Field(pattern=_REPO)
-    token_env: str = Field(pattern=_ENV_NAME)
-
-
-Executor = Annotated[WebhookExecutor | GithubActionsExecutor | GithubDeploymentsExecutor,
-                     Field(discriminator="kind")]
-
-
-class ChecklistItem(_Strict):
+class ChecklistItem(Strict):
     """One checklist item; ticks are stored by ``id``, so items may be reordered or relabelled."""
 
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,47}$")
@@ -153,7 +89,7 @@ def _with_id(item: Any) -> Any:
     return item
 
 
-class ChecklistSection(_Strict):
+class ChecklistSection(Strict):
     section: str
     items: list[ChecklistItem] = Field(min_length=1)
 
@@ -166,7 +102,7 @@ class ChecklistSection(_Strict):
         return value
 
 
-class Check(_Strict):
+class Check(Strict):
     """A named piece of evidence a stage waits for (a CI job, a scan, a smoke test)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -181,12 +117,12 @@ class Check(_Strict):
     stage: StageName | None = None
 
 
-class Monitoring(_Strict):
+class Monitoring(Strict):
     open_incident_for: list[str] = ["critical"]
     incident_severity: Severity = Severity.P1
 
 
-class Freeze(_Strict):
+class Freeze(Strict):
     days: list[str] = ["fri"]
     emergency_severities: list[Severity] = [Severity.P0, Severity.P1]
 
@@ -204,7 +140,7 @@ class Freeze(_Strict):
         return days
 
 
-class SeverityPolicy(_Strict):
+class SeverityPolicy(Strict):
     label: str
     response_seconds: int | None = Field(default=None, ge=0)
     hotfix_start_stage: StageName = StageName.DEV
@@ -218,19 +154,19 @@ class SeverityPolicy(_Strict):
         return value
 
 
-class WarRoom(_Strict):
+class WarRoom(Strict):
     incidents_channel: str = "incidents"
     status_interval_seconds: int = Field(default=900, ge=1)
     responders: dict[Severity, list[str]] = {}
 
 
-class Postmortem(_Strict):
+class Postmortem(Strict):
     due_seconds: int = Field(default=172800, ge=1)
     remind_before_seconds: list[int] = [86400, 14400]
     overdue_every_seconds: int = Field(default=86400, ge=1)
 
 
-class Targets(_Strict):
+class Targets(Strict):
     """The delivery targets the metrics are judged against (the seed's defaults)."""
 
     deployments_per_month: float = Field(default=2, ge=0)  # at least; a month is 30 days
@@ -244,7 +180,7 @@ _CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,31}$")
 _CHANNEL_NAME = re.compile(r"^#?[a-z0-9][a-z0-9._-]{0,79}$")
 
 
-class Digest(_Strict):
+class Digest(Strict):
     """Where and when the weekly metrics digest is posted (in the policy's time zone).
 
     ``channel``: an ID (C0123ABCD) or a name (#releases or releases), looked up when the
@@ -280,7 +216,7 @@ class Digest(_Strict):
         return day
 
 
-class Policy(_Strict):
+class Policy(Strict):
     """The validated policy; every workflow reads its rules from here."""
 
     timezone: str = "UTC"
@@ -299,7 +235,7 @@ class Policy(_Strict):
     tasks: dict[TaskPhase, list[Task]] = {}
     # What a release ships when `/release start` names no repo= or service=.
     default_service: str | None = Field(default=None, max_length=64)
-    default_repo: str | None = Field(default=None, pattern=_REPO)
+    default_repo: str | None = Field(default=None, pattern=REPO_PATTERN)
 
     @model_validator(mode="after")
     def _complete(self) -> Policy:

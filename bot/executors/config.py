@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bot.errors import ConfigError
-from bot.policy import Executor, Policy, WebhookExecutor
+from bot.policy import Policy
+from bot.policy_executors import Executor, WebhookExecutor
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from standardwebhooks.webhooks import Webhook
 
 from bot.errors import PermanentFailure, TemporaryFailure
 from bot.executors.config import ResolvedExecutor
-from bot.policy import DISPATCH_INPUTS, GithubActionsExecutor
+from bot.policy_executors import DISPATCH_INPUTS, GithubActionsExecutor
 
 log = logging.getLogger(__name__)
 TEMPORARY = {408, 425, 429, 500, 502, 503, 504}

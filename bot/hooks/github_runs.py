@@ -17,7 +17,8 @@ from bot.deployments.service import DeploymentService, executor_origin
 from bot.hooks.common import dig, text
 from bot.hooks.github_deployments import report_after_commit
 from bot.hooks.inbox import Inbox
-from bot.policy import GithubActionsExecutor, Policy
+from bot.policy import Policy
+from bot.policy_executors import GithubActionsExecutor
 from bot.releases.records import FINISHED
 from bot.tx import Tx
 from storage.models import Deployment

@@ -11,7 +11,8 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from bot.ops import Op
-from bot.policy import GithubActionsExecutor, GithubDeploymentsExecutor, Policy, Stage
+from bot.policy import Policy, Stage
+from bot.policy_executors import GithubActionsExecutor, GithubDeploymentsExecutor
 from bot.tx import Origin, Tx
 from storage.models import CommitRecord, Deployment, DeploymentCommit, Release
 
