@@ -107,7 +107,7 @@ class Tx:
     def insert(self, row: SQLModel) -> None:
         """Insert a row that nothing reads back in this transaction (Core: no unit-of-work cost)."""
         table = table_of(type(row))
-        values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+        values = _set_columns(table, row)
         self.session.connection().execute(insert(table), values)
 
     def insert_new(self, row: SQLModel, unique: str) -> bool:
@@ -117,7 +117,7 @@ class Tx:
         CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
         """
         table = table_of(type(row))
-        values = {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+        values = _set_columns(table, row)
         new_id = insert_unless_exists(self.session.connection(), table, values, unique)
         if new_id is None:
             return False
@@ -156,6 +156,11 @@ class Tx:
         insert_all(self.session.connection(), [(table_of(ProcessedRequest), self._keys),
                                                (table_of(AuditEntry), self._audit),
                                                (table_of(OutboxMessage), self._outbox)])
+
+
+def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
+    # Unset (None) columns are left out, so the table's defaults apply.
+    return {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
 
 
 class Database:
