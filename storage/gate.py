@@ -7,7 +7,9 @@ here instead: threads of one process on a condition variable, processes (the web
 waiter the moment the holder lets go. A background writer (the outbox sender, due work) gives
 way while a request of any process is waiting: requests hold a shared lock on a second file
 while they wait and write, and a background writer starts only when it could take that file
-exclusively.
+exclusively, or once it has waited ``BACKGROUND_MAX_WAIT``: under a steady stream of
+requests strict priority would starve it, and the outbox rows it cannot mark sent, and the
+deploy requests it cannot hand over, are work a user is waiting for too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from pathlib import Path
 from typing import IO
 
 BACKGROUND_PAUSE = 0.0005  # how often a background writer looks again while requests wait
+# How long a background writer gives way to requests before it takes the next turn anyway. Its
+# transactions are short (a claim, one row's result), so a request behind it waits little.
+BACKGROUND_MAX_WAIT = 0.02
 
 
 class _Files:
@@ -44,9 +49,15 @@ class WriterGate:
     """One writer at a time, requests first; ``database`` None: this process is the only writer."""
 
     def __init__(self, database: Path | None = None) -> None:
-        self._cond = threading.Condition()
+        # One lock, three queues: waking only a thread that can go keeps a burst of waiting
+        # request threads from all waking (and fighting for the GIL) on every commit.
+        lock = threading.Lock()
+        self._requests = threading.Condition(lock)
+        self._background = threading.Condition(lock)
+        self._overdue_turns = threading.Condition(lock)
         self._busy = False
         self._urgent = 0
+        self._overdue = 0  # background writers that waited long enough: requests let them in next
         self._files = _Files(database) if database is not None else None
 
     @contextmanager
@@ -68,32 +79,55 @@ class WriterGate:
             self._leave(background)
 
     def _enter_request(self) -> None:
-        with self._cond:
+        with self._requests:
             self._urgent += 1
             if self._urgent == 1 and self._files is not None:
                 # Never blocks for long: a background writer takes it exclusively only to test it.
                 fcntl.flock(self._files.requests, fcntl.LOCK_SH)
-            while self._busy:
-                self._cond.wait()
+            while self._busy or self._overdue:
+                self._requests.wait()
             self._busy = True
 
     def _enter_background(self) -> None:
+        deadline = time.monotonic() + BACKGROUND_MAX_WAIT
         while True:
-            with self._cond:
+            with self._background:
                 while self._busy or self._urgent:
-                    self._cond.wait()
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return self._take_overdue_turn()
+                    self._background.wait(left)
                 # Tested while this process has no request waiting, so its own shared lock is
                 # not what it sees.
                 if self._files is None or not self._files.requests_waiting():
                     self._busy = True
                     return
+                if time.monotonic() >= deadline:
+                    # Another process's requests keep coming: queue on the gate file with them.
+                    self._busy = True
+                    return
             time.sleep(BACKGROUND_PAUSE)
 
+    def _take_overdue_turn(self) -> None:
+        # Called holding the lock: this process's requests wait while it is counted.
+        self._overdue += 1
+        while self._busy:
+            self._overdue_turns.wait()
+        self._overdue -= 1
+        self._busy = True
+
     def _leave(self, background: bool) -> None:
-        with self._cond:
+        with self._requests:
             self._busy = False
             if not background:
                 self._urgent -= 1
                 if self._urgent == 0 and self._files is not None:
                     fcntl.flock(self._files.requests, fcntl.LOCK_UN)
-            self._cond.notify_all()
+            # Exactly one thread that may take the gate next; each waiter wakes its successor
+            # the same way when it leaves, so none is forgotten.
+            if self._overdue:
+                self._overdue_turns.notify()
+            elif self._urgent:
+                self._requests.notify()
+            else:
+                self._background.notify_all()

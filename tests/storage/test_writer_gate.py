@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 from sqlalchemy import event, text
@@ -97,3 +98,42 @@ def test_request_writers_of_two_processes_take_turns(tmp_path: Path) -> None:
     logged, counted, errors = _run(tmp_path, "request")
     assert errors == []
     assert logged == counted == 2 * WRITES
+
+
+def test_a_background_writer_is_not_starved_by_a_steady_stream_of_requests(tmp_path: Path) -> None:
+    # Outbox results and deploy requests are background writes that someone waits for too: four
+    # request threads that never pause must still let each one in within a bounded wait.
+    engine = _engine(f"sqlite:///{tmp_path}/busy.db")
+    with session_scope(engine) as s:
+        s.execute(text("CREATE TABLE log (id INTEGER PRIMARY KEY, who TEXT)"))
+    stop = threading.Event()
+    give_up = threading.Timer(10.0, stop.set)  # without a bound, the background waits until then
+    give_up.start()
+
+    def requests() -> None:
+        while not stop.is_set():
+            with session_scope(engine) as s:
+                s.execute(text("INSERT INTO log (who) VALUES ('request')"))
+
+    threads = [threading.Thread(target=requests) for _ in range(4)]
+    for t in threads:
+        t.start()
+    waits = []
+    try:
+        for _ in range(20):
+            started = time.perf_counter()
+            with session_scope(engine, background=True) as s:
+                s.execute(text("INSERT INTO log (who) VALUES ('background')"))
+            waits.append(time.perf_counter() - started)
+        requests_during = not stop.is_set()
+    finally:
+        stop.set()
+        give_up.cancel()
+        for t in threads:
+            t.join()
+    with engine.connect() as conn:
+        background = conn.execute(text("SELECT count(*) FROM log WHERE who = 'background'")).scalar_one()
+    engine.dispose()
+    assert requests_during, "the requests stopped before the background writer finished"
+    assert background == 20
+    assert max(waits) < 1.0, f"a background write waited {max(waits):.2f} s behind requests"
