@@ -9,7 +9,6 @@ so one bad delivery never blocks the others and nothing is applied twice.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -71,11 +70,12 @@ class Inbox:
         while done < MAX_PER_TICK:
             self._followups = []
             try:
-                handled = self.db.run(lambda tx: self._batch(tx, careful=False))
+                # Background: on SQLite, acks waiting for the write lock go first.
+                handled = self.db.run(lambda tx: self._batch(tx, careful=False), background=True)
             except Exception:
                 # Something in the batch failed: do it again, each delivery in its own savepoint,
                 # so the bad one is rolled back alone and the others are applied.
-                handled = self.db.run(lambda tx: self._batch(tx, careful=True))
+                handled = self.db.run(lambda tx: self._batch(tx, careful=True), background=True)
             for work in self._followups:
                 try:
                     work()
@@ -86,8 +86,6 @@ class Inbox:
             done += handled
             if handled < BATCH:
                 break
-            # Let request threads waiting for the (SQLite) write lock in before the next batch.
-            time.sleep(0.002)
         return done
 
     def _claim(self, tx: Tx) -> list[InboundEvent]:
