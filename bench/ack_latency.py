@@ -42,14 +42,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str, wait: bool = True, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a bench server process (with extra settings ``env``) and wait until it listens."""
+def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a bench server process (with extra settings ``env``) and wait until it listens (a
+    worker listens once it runs, so no load starts while it is still starting up)."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
     env = {**base, **(env or {}), "PYTHONPATH": str(HERE.parent)}
     proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), args[0], str(port), *args[1:]], env=env)
-    if not wait:
-        return proc, ""
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -200,7 +199,7 @@ def main() -> int:
             # As `warroom run` does: the web process serves requests, `warroom worker` delivers.
             bot, bot_url = start("warroom", api, db, "web")
             procs.append(bot)
-            procs.append(start("worker", api, db, wait=False)[0])
+            procs.append(start("worker", api, db)[0])
             measure(f"warroom {backend}", bot_url, args, rows)
         bare_p50 = {case: p50 for name, case, _, p50, _ in rows if name.startswith("bare")}
         print(f"\nack latency at {args.rate:g} req/s for {args.duration:g} s per case:")

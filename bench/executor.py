@@ -131,7 +131,7 @@ def main() -> int:
         # As `warroom run` does: the web process serves requests, `warroom worker` delivers.
         bot, bot_url = start_server("warroom", f"{slack_url}/api/", db, "web", env=env)
         procs.append(bot)
-        procs.append(start_server("worker", f"{slack_url}/api/", db, wait=False, env=env)[0])
+        procs.append(start_server("worker", f"{slack_url}/api/", db, env=env)[0])
         executor.base = bot_url
 
         def send(text: str, i: int) -> httpx.Response:

@@ -92,7 +92,7 @@ def main() -> int:
         procs.append(slack)
         # As `warroom run` does on either database: the web process stores, `warroom worker` applies.
         bot, url = start("warroom", f"{slack_url}/api/", db, "web", env=env)
-        procs.append(start("worker", f"{slack_url}/api/", db, wait=False, env=env)[0])
+        procs.append(start("worker", f"{slack_url}/api/", db, env=env)[0])
         procs.append(bot)
         client = httpx.Client(timeout=10, limits=httpx.Limits(max_connections=64, max_keepalive_connections=64))
         run = uuid.uuid4().hex[:8]

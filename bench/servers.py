@@ -3,7 +3,7 @@ work never shares a GIL with what it measures.
 
     python bench/servers.py slack PORT                 # loopback Slack Web API stand-in
     python bench/servers.py warroom PORT API_URL DB [web|all]  # the real bot (web: no delivery)
-    python bench/servers.py worker 0 API_URL DB        # `warroom worker` (delivery, due work)
+    python bench/servers.py worker PORT API_URL DB     # `warroom worker`; listens on PORT once running
     python bench/servers.py bare PORT API_URL                 # a bare Bolt app that only acks
 """
 
@@ -112,16 +112,28 @@ def warroom(api_url: str, db_url: str, with_worker: bool = True) -> Starlette:
     return asgi
 
 
-def worker(api_url: str, db_url: str) -> None:
-    """`warroom worker`: delivery and due work in their own process, until SIGTERM."""
+def worker(port: int, api_url: str, db_url: str) -> None:
+    """`warroom worker`: delivery and due work in their own process, until SIGTERM. Once it runs
+    it listens on ``port`` (accepting nothing), so the bench starts its load only then."""
     import signal
+    import socket
     import threading
 
     from bot.app import run_worker
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run_worker(_settings(api_url, db_url), stop)
+    listener = socket.socket()
+
+    def ready() -> None:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen(8)
+
+    try:
+        run_worker(_settings(api_url, db_url), stop, ready=ready)
+    finally:
+        listener.close()
 
 
 def main() -> None:
@@ -132,7 +144,7 @@ def main() -> None:
     elif kind == "bare":
         asgi = bare_bolt(sys.argv[3])
     elif kind == "worker":
-        worker(sys.argv[3], sys.argv[4])
+        worker(port, sys.argv[3], sys.argv[4])
         return
     else:  # warroom PORT API_URL DB [web|all]
         asgi = warroom(sys.argv[3], sys.argv[4], with_worker=(sys.argv[5:] or ["all"])[0] == "all")

@@ -76,7 +76,7 @@ def main() -> int:
                 raise SystemExit("--pg URL (or WARROOM_TEST_POSTGRES_URL) is needed for --db postgres")
             db, schema = pg_schema(args.pg)
             bot, url = start("warroom", api, db, "web", env=env)
-            worker = start("worker", api, db, wait=False, env=env)[0]
+            worker = start("worker", api, db, env=env)[0]
             procs += [bot, worker]
             watched = [bot.pid, worker.pid]
         client = httpx.Client(timeout=10)
