@@ -2,10 +2,12 @@
 
 Candidates are pending rows at the head of their order key (no earlier row of the same
 channel still pending), taken in id order; PostgreSQL locks them with ``FOR UPDATE SKIP
-LOCKED`` so replicas never wait for, deadlock on, or share a row (SQLite has one writer at a
-time already). Within the same transaction superseded updates are dropped, rows whose
-reference is not posted yet are parked, paced rows get a later ``not_before`` (the shared
-token bucket, ``bot.pacing``), and the rest are leased to this sender.
+LOCKED`` so replicas never wait for, deadlock on, or share a row. On SQLite (one writer at a
+time) the candidates are found in a read snapshot, outside the write lock, and the write
+transaction keeps those still unsent and unleased. Within the write transaction superseded
+updates are dropped, rows whose reference is not posted yet are parked, paced rows get a
+later ``not_before`` (the shared token bucket, ``bot.pacing``), and the rest are leased to
+this sender.
 """
 
 from __future__ import annotations
@@ -93,59 +95,100 @@ def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
     return stmt
 
 
+@dataclass
+class _Found:
+    """What the candidate query found: rows, the newest row per coalesce key, the refs."""
+
+    rows: list[Any]
+    newest: dict[str, int]
+    refs: dict[str, Any]
+
+
+def _find(conn: Any, now: datetime, fast: bool, batch: int) -> _Found:
+    t = table_of(OutboxMessage)
+    rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
+    if not rows:
+        return _Found([], {}, {})
+    newest: dict[str, int] = {}
+    keys = {r.coalesce_key for r in rows if r.coalesce_key}
+    if keys:
+        newest = {str(k): int(v) for k, v in conn.execute(
+            select(t.c.coalesce_key, func.max(t.c.id))
+            .where(t.c.coalesce_key.in_(keys), t.c.sent_at.is_(None), t.c.failed == False)  # noqa: E712
+            .group_by(t.c.coalesce_key))}
+    wanted = {k for r in rows for k in ref_keys(r.payload)}
+    refs_table = table_of(SlackRef)
+    refs = ({r.key: r for r in conn.execute(select(refs_table).where(refs_table.c.key.in_(wanted)))}
+            if wanted else {})
+    return _Found(rows, newest, refs)
+
+
+def _still_free(conn: Any, now: datetime, found: _Found) -> _Found:
+    """The rows found in a read snapshot that nobody sent or leased since (SQLite: the check
+    runs under the write lock, so what it keeps is this sender's alone)."""
+    t = table_of(OutboxMessage)
+    free = set(conn.execute(select(t.c.id).where(
+        t.c.id.in_([r.id for r in found.rows]), t.c.sent_at.is_(None), t.c.failed == False,  # noqa: E712
+        or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))).scalars())
+    return _Found([r for r in found.rows if r.id in free], found.newest, found.refs)
+
+
 def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: str, lease: timedelta,
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
-    t = table_of(OutboxMessage)
+    postgres = engine.dialect.name == "postgresql"
+    found = None
+    if not postgres:
+        # SQLite: the candidate query walks the pending rows, and it was most of the time the
+        # write lock was held (acks queue behind it). It runs in a read snapshot instead; the
+        # write transaction only checks that its rows are still free.
+        with engine.connect() as conn:
+            found = _find(conn, now, fast, batch)
+        if not found.rows:
+            return []
     with session_scope(engine, background=True) as s:
         conn = s.connection()
-        rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
-        if not rows:
-            return []
-        newest: dict[str, int] = {}
-        keys = {r.coalesce_key for r in rows if r.coalesce_key}
-        if keys:
-            newest = {str(k): int(v) for k, v in conn.execute(
-                select(t.c.coalesce_key, func.max(t.c.id))
-                .where(t.c.coalesce_key.in_(keys), t.c.sent_at.is_(None), t.c.failed == False)  # noqa: E712
-                .group_by(t.c.coalesce_key))}
-        wanted = {k for r in rows for k in ref_keys(r.payload)}
-        refs_table = table_of(SlackRef)
-        refs = ({r.key: r for r in conn.execute(select(refs_table).where(refs_table.c.key.in_(wanted)))}
-                if wanted else {})
-        superseded: list[int] = []
-        parked: list[dict[str, Any]] = []
-        late: list[dict[str, Any]] = []
-        ready: list[Claim] = []
-        for row in rows:
-            if row.coalesce_key and row.id < newest.get(row.coalesce_key, row.id):
-                superseded.append(row.id)
-                continue
-            try:
-                args = resolve(row.payload, refs)
-            except _Unresolved as missing:
-                (late if now - row.created_at > give_up else parked).append({"rid": row.id, "key": str(missing)})
-                continue
-            ready.append(Claim(row.id, row.op, args, row.sending_at))
-        rid: BindParameter[int] = bindparam("rid")
-        if superseded:
-            conn.execute(update(t).where(t.c.id.in_(superseded)).values(sent_at=now, last_error="superseded"))
-        if parked:
-            posted = select(refs_table.c.key).where(refs_table.c.key == bindparam("key")).exists()
-            conn.execute(update(t).where(and_(t.c.id == rid, ~posted))
-                         .values(waits_for=bindparam("key"), not_before=now + PARKED), parked)
-        if late:
-            conn.execute(update(t).where(t.c.id.in_([p["rid"] for p in late]))
-                         .values(failed=True, last_error="what it refers to was never posted"))
-        if pacer and ready:
-            held = pacer.reserve(conn, now, [(c.id, c.op, c.args.get("channel")) for c in ready])
-            if held:
-                conn.execute(update(t).where(t.c.id == rid).values(not_before=bindparam("nb")),
-                             [{"rid": i, "nb": at} for i, at in held.items()])
-                ready = [c for c in ready if c.id not in held]
-        if ready:
-            conn.execute(update(t).where(t.c.id.in_([c.id for c in ready]))
-                         # The first try in doubt is kept: a retry looks for a post made since then.
-                         .values(claimed_until=now + lease, claimed_by=worker,
-                                 sending_at=func.coalesce(t.c.sending_at, literal(now, t.c.sending_at.type))))
+        found = _still_free(conn, now, found) if found is not None else _find(conn, now, fast, batch)
+        return _lease(conn, now, found, worker=worker, lease=lease, pacer=pacer, give_up=give_up)
+
+
+def _lease(conn: Any, now: datetime, found: _Found, *, worker: str, lease: timedelta,
+           pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
+    t = table_of(OutboxMessage)
+    refs_table = table_of(SlackRef)
+    superseded: list[int] = []
+    parked: list[dict[str, Any]] = []
+    late: list[dict[str, Any]] = []
+    ready: list[Claim] = []
+    for row in found.rows:
+        if row.coalesce_key and row.id < found.newest.get(row.coalesce_key, row.id):
+            superseded.append(row.id)
+            continue
+        try:
+            args = resolve(row.payload, found.refs)
+        except _Unresolved as missing:
+            (late if now - row.created_at > give_up else parked).append({"rid": row.id, "key": str(missing)})
+            continue
+        ready.append(Claim(row.id, row.op, args, row.sending_at))
+    rid: BindParameter[int] = bindparam("rid")
+    if superseded:
+        conn.execute(update(t).where(t.c.id.in_(superseded)).values(sent_at=now, last_error="superseded"))
+    if parked:
+        posted = select(refs_table.c.key).where(refs_table.c.key == bindparam("key")).exists()
+        conn.execute(update(t).where(and_(t.c.id == rid, ~posted))
+                     .values(waits_for=bindparam("key"), not_before=now + PARKED), parked)
+    if late:
+        conn.execute(update(t).where(t.c.id.in_([p["rid"] for p in late]))
+                     .values(failed=True, last_error="what it refers to was never posted"))
+    if pacer and ready:
+        held = pacer.reserve(conn, now, [(c.id, c.op, c.args.get("channel")) for c in ready])
+        if held:
+            conn.execute(update(t).where(t.c.id == rid).values(not_before=bindparam("nb")),
+                         [{"rid": i, "nb": at} for i, at in held.items()])
+            ready = [c for c in ready if c.id not in held]
+    if ready:
+        conn.execute(update(t).where(t.c.id.in_([c.id for c in ready]))
+                     # The first try in doubt is kept: a retry looks for a post made since then.
+                     .values(claimed_until=now + lease, claimed_by=worker,
+                             sending_at=func.coalesce(t.c.sending_at, literal(now, t.c.sending_at.type))))
     return ready
