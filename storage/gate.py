@@ -58,6 +58,7 @@ class WriterGate:
         self._busy = False
         self._urgent = 0
         self._overdue = 0  # background writers that waited long enough: requests let them in next
+        self._forced = 0.0  # when a background writer last went ahead of waiting requests
         self._files = _Files(database) if database is not None else None
 
     @contextmanager
@@ -89,11 +90,11 @@ class WriterGate:
             self._busy = True
 
     def _enter_background(self) -> None:
-        deadline = time.monotonic() + BACKGROUND_MAX_WAIT
+        entered = time.monotonic()
         while True:
             with self._background:
                 while self._busy or self._urgent:
-                    left = deadline - time.monotonic()
+                    left = self._deadline(entered) - time.monotonic()
                     if left <= 0:
                         return self._take_overdue_turn()
                     self._background.wait(left)
@@ -102,14 +103,22 @@ class WriterGate:
                 if self._files is None or not self._files.requests_waiting():
                     self._busy = True
                     return
-                if time.monotonic() >= deadline:
+                if time.monotonic() >= self._deadline(entered):
                     # Another process's requests keep coming: queue on the gate file with them.
+                    self._forced = time.monotonic()
                     self._busy = True
                     return
             time.sleep(BACKGROUND_PAUSE)
 
+    def _deadline(self, entered: float) -> float:
+        # One turn taken ahead of waiting requests per BACKGROUND_MAX_WAIT and process, however
+        # many background threads wait: under a steady stream of requests, background work
+        # gets a small share of the gate, not every other turn.
+        return max(entered, self._forced) + BACKGROUND_MAX_WAIT
+
     def _take_overdue_turn(self) -> None:
         # Called holding the lock: this process's requests wait while it is counted.
+        self._forced = time.monotonic()
         self._overdue += 1
         while self._busy:
             self._overdue_turns.wait()
