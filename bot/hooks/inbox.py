@@ -66,6 +66,8 @@ class Inbox:
 
     def run_due(self) -> int:
         """Process pending deliveries in small batches; returns how many were handled."""
+        if not self._pending():
+            return 0
         done = 0
         while done < MAX_PER_TICK:
             self._followups = []
@@ -87,6 +89,13 @@ class Inbox:
             if handled < BATCH:
                 break
         return done
+
+    def _pending(self) -> bool:
+        # Polled ten times a second: a read on the pending-rows index first, so an idle poll
+        # never takes the (SQLite) write lock.
+        with self.db.read() as s:
+            return s.exec(select(InboundEvent.id).where(col(InboundEvent.processed_at).is_(None))
+                          .limit(1)).first() is not None
 
     def _claim(self, tx: Tx) -> list[InboundEvent]:
         stmt = (select(InboundEvent).where(col(InboundEvent.processed_at).is_(None))
