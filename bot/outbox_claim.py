@@ -71,6 +71,12 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
     return value
 
 
+def _free(t: Any, now: datetime) -> Any:
+    """Unsent, not failed, and leased to nobody (or the lease ran out)."""
+    return and_(t.c.sent_at.is_(None), t.c.failed == False,  # noqa: E712
+                or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
+
+
 def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
     t = table_of(OutboxMessage)
     p = t.alias("earlier")
@@ -85,8 +91,7 @@ def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
                       p.c.failed == False, ~same_update)  # noqa: E712
                .exists())
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
-            .where(t.c.sent_at.is_(None), t.c.failed == False, t.c.fast == fast,  # noqa: E712
-                   t.c.not_before <= now, or_(t.c.claimed_until.is_(None), t.c.claimed_until < now),
+            .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now,
                    or_(t.c.order_key.is_(None), ~earlier))
             .order_by(t.c.id).limit(batch))
     if postgres:
@@ -127,9 +132,7 @@ def _still_free(conn: Any, now: datetime, found: _Found) -> _Found:
     """The rows found in a read snapshot that nobody sent or leased since (SQLite: the check
     runs under the write lock, so what it keeps is this sender's alone)."""
     t = table_of(OutboxMessage)
-    free = set(conn.execute(select(t.c.id).where(
-        t.c.id.in_([r.id for r in found.rows]), t.c.sent_at.is_(None), t.c.failed == False,  # noqa: E712
-        or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))).scalars())
+    free = set(conn.execute(select(t.c.id).where(t.c.id.in_([r.id for r in found.rows]), _free(t, now))).scalars())
     return _Found([r for r in found.rows if r.id in free], found.newest, found.refs)
 
 
