@@ -5,6 +5,9 @@ rows from one JSON parameter with ``json_to_recordset``. The statement's text de
 the tables and their columns, so it is built once and cached (by us and by psycopg's prepared
 statements); SQLAlchemy cannot cache a multi-VALUES insert, and compiling one on every
 request cost more than the round trip it saves. Elsewhere each table gets a cached executemany.
+
+``write_all`` adds compare-and-set updates in front of the inserts: a request that read first and
+buffered all its writes commits them in that one statement, in autocommit (no BEGIN, no COMMIT).
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, TextClause, insert, text
+from sqlalchemy import JSON, Connection, Table, TextClause, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
 
 from storage.types import UTCDateTime
 
@@ -85,3 +89,74 @@ def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
             value = str(value)
         out[key] = value
     return out
+
+
+# A compare-and-set update: (table, row id, the row_version it was read at, the new values,
+# row_version among them).
+Update = tuple[Table, int, int, dict[str, Any]]
+_writes: dict[tuple[tuple[str, str, tuple[str, ...]], ...], TextClause] = {}
+DIVISION_BY_ZERO = "22012"  # SQLSTATE: how the one-statement form refuses a stale batch
+
+
+class Stale(Exception):
+    """A compare-and-set update found its row changed or gone: nothing of the batch was written."""
+
+
+def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Group]) -> None:
+    """Apply ``updates`` (each only if its row still has the version read), then insert ``groups``: all
+    or nothing, Stale when any row changed meanwhile. One statement on PostgreSQL, atomic by itself, so
+    it needs no BEGIN and COMMIT round trips (autocommit)."""
+    if conn.dialect.name != "postgresql":
+        for table, row_id, seen, changes in updates:
+            stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
+            if conn.execute(stmt).rowcount != 1:
+                raise Stale(f"{table.name} {row_id}")
+        insert_all(conn, groups)
+        return
+    if not updates:
+        insert_all(conn, groups)
+        return
+    present = [(table, rows) for table, rows in groups if rows]
+    if not all(set(row) == set(rows[0]) for _, rows in present for row in rows):
+        raise ValueError("rows of one group must have the same columns")
+    shapes = (*(("u", table.name, tuple(changes)) for table, _, _, changes in updates),
+              *(("g", table.name, tuple(rows[0])) for table, rows in present))
+    statement = _writes.get(shapes)
+    if statement is None:
+        statement = _writes[shapes] = _cas_statement(conn, updates, present)
+    params = {f"upd{i}": json.dumps([{"id": row_id, "_seen": seen, **_plain(table, changes)}])
+              for i, (table, row_id, seen, changes) in enumerate(updates)}
+    params |= {f"rows{i}": json.dumps([_plain(table, row) for row in rows]) for i, (table, rows) in enumerate(present)}
+    try:
+        conn.execute(statement, params)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == DIVISION_BY_ZERO:
+            raise Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates)) from exc
+        raise
+
+
+def _cas_statement(conn: Connection, updates: Sequence[Update], present: Sequence[Group]) -> TextClause:
+    quote = conn.dialect.identifier_preparer.quote
+
+    def typed(table: Table, columns: Sequence[str]) -> str:
+        return ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=conn.dialect)}" for c in columns)
+
+    ctes = []
+    for i, (table, _, _, changes) in enumerate(updates):
+        sets = ", ".join(f"{quote(c)} = r.{quote(c)}" for c in changes)
+        ctes.append(f"u{i} AS (UPDATE {quote(table.name)} AS t SET {sets} "
+                    f"FROM json_to_recordset(CAST(:upd{i} AS json)) AS r(id INTEGER, _seen INTEGER, "
+                    f"{typed(table, list(changes))}) "
+                    "WHERE t.id = r.id AND t.row_version = r._seen RETURNING 1)")
+    # Every update must have found its row as read; the inserts wait for that answer (a CTE's
+    # RETURNING is the only way its effects reach the rest of the statement).
+    found = " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(updates)))
+    ctes.append(f"ok AS (SELECT {found} = {len(updates)} AS ok)")
+    for i, (table, rows) in enumerate(present):
+        names = ", ".join(quote(c) for c in rows[0])
+        ctes.append(f"g{i} AS (INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM "
+                    f"json_to_recordset(CAST(:rows{i} AS json)) AS r({typed(table, list(rows[0]))}) "
+                    "WHERE (SELECT ok FROM ok))")
+    # A stale batch must leave no trace, not even the updates that did match: an error (division by
+    # zero, computed from the subquery so the planner cannot fold it) rolls the statement back.
+    return text("WITH " + ", ".join(ctes) + " SELECT 1 / CAST((SELECT ok FROM ok) AS INTEGER)")

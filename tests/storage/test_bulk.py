@@ -1,5 +1,6 @@
 """Buffered rows of several tables written together (storage.bulk): every value reads back as it
-was given, on SQLite and in PostgreSQL's one-statement form, and a failing row writes nothing."""
+was given, on SQLite and in PostgreSQL's one-statement form, and a failing row writes nothing;
+compare-and-set updates in front of them (write_all) let the batch go in only if no row changed."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.ops import Op
 from bot.outbox_port import outbox_row
-from storage.bulk import insert_all
+from storage.bulk import Stale, insert_all, write_all
 from storage.db import make_engine, session_scope
 from storage.migrate import upgrade
-from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
+from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, Release, table_of
 
 
 def _rows(now: datetime, key: str) -> list[tuple[object, list[dict[str, object]]]]:
@@ -59,4 +60,53 @@ def test_a_repeated_key_writes_none_of_the_rows(database_url: str) -> None:
     with engine.connect() as conn:
         assert len(conn.execute(select(table_of(AuditEntry))).all()) == 1
         assert len(conn.execute(select(table_of(OutboxMessage))).all()) == 2
+    engine.dispose()
+
+
+def _two_releases(engine) -> list[int]:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    table = table_of(Release)
+    with session_scope(engine) as s:
+        for version in ("v1", "v2"):
+            s.connection().execute(table.insert().values(
+                version=version, type="minor", risk="low", status="active", stage="dev", requested_by="U1",
+                channel_id="C1", checklist={}, created_at=now, updated_at=now))
+    with engine.connect() as conn:
+        return [r.id for r in conn.execute(select(table.c.id).order_by(table.c.id))]
+
+
+def test_a_batch_applies_its_updates_and_rows(database_url: str) -> None:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    a, b = _two_releases(engine)
+    table, now = table_of(Release), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    with session_scope(engine) as s:
+        write_all(s.connection(), [(table, a, 1, {"stage": "staging", "updated_at": now, "row_version": 2}),
+                                   (table, b, 1, {"summary": "it's <b>", "row_version": 2})],
+                  _rows(now, "trig-3"))  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        rows = conn.execute(select(table.c.stage, table.c.summary, table.c.updated_at, table.c.row_version)
+                            .order_by(table.c.id)).all()
+        assert [tuple(r) for r in rows] == [("staging", "", now, 2), ("dev", "it's <b>", rows[1][2], 2)]
+        assert len(conn.execute(select(table_of(OutboxMessage))).all()) == 2
+    engine.dispose()
+
+
+def test_a_batch_with_one_stale_row_writes_nothing(database_url: str) -> None:
+    """One update finds its row as read, the other finds it changed: neither update nor any row lands."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    a, b = _two_releases(engine)
+    table, now = table_of(Release), datetime.now(UTC)
+    with session_scope(engine) as s:  # someone else moved v2 on after we read it at version 1
+        s.connection().execute(table.update().where(table.c.id == b).values(stage="canary", row_version=2))
+    with pytest.raises(Stale), session_scope(engine) as s:
+        write_all(s.connection(), [(table, a, 1, {"stage": "staging", "row_version": 2}),
+                                   (table, b, 1, {"stage": "staging", "row_version": 2})],
+                  _rows(now, "trig-4"))  # type: ignore[arg-type]
+    with engine.connect() as conn:
+        assert [tuple(r) for r in conn.execute(select(table.c.stage, table.c.row_version).order_by(table.c.id))] \
+            == [("dev", 1), ("canary", 2)]
+        assert conn.execute(select(table_of(AuditEntry))).all() == []
+        assert conn.execute(select(table_of(ProcessedRequest))).all() == []
     engine.dispose()
