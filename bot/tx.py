@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Executable, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, Row, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import make_transient_to_detached
@@ -25,7 +25,7 @@ from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
 from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
-from storage.bulk import insert_all, insert_unless_exists
+from storage.bulk import Stale, Update, insert_all, insert_unless_exists, write_all
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
@@ -51,15 +51,23 @@ class Tx:
 
     Audit rows and outgoing messages are buffered and written with one
     Core insert each when the transaction ends: far cheaper than ORM objects on the ack path.
+
+    ``deferred``: the session only reads; ``insert`` and ``save`` are buffered too, and everything is
+    written at the end in one compare-and-set batch (``storage.bulk.write_all``), which fails as a
+    whole if a row saved here changed after it was read. For work that reads, decides, then writes
+    rows it needs nothing back from (no ``insert_new``, no flushes, no ``cancel_pending``).
     """
 
-    def __init__(self, session: Session, now: datetime) -> None:
+    def __init__(self, session: Session, now: datetime, *, deferred: bool = False) -> None:
         self.session = session
         self.now = now
+        self.deferred = deferred
         self._audit: list[dict[str, Any]] = []
         self._outbox: list[dict[str, Any]] = []
         self._keys: list[dict[str, Any]] = []
-        self.slack = SlackPort(self._outbox.append, now, session)
+        self._updates: dict[tuple[str, int], Update] = {}
+        self._rows: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self.slack = SlackPort(self._outbox.append, now, None if deferred else session)
         # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
         self.memo: dict[str, Any] = {}
 
@@ -108,6 +116,9 @@ class Tx:
         """Insert a row that nothing reads back in this transaction (Core: no unit-of-work cost)."""
         table = table_of(type(row))
         values = _set_columns(table, row)
+        if self.deferred:
+            self._rows.setdefault((table, tuple(values)), []).append(values)
+            return
         self.session.connection().execute(insert(table), values)
 
     def insert_new(self, row: SQLModel, unique: str) -> bool:
@@ -116,6 +127,8 @@ class Tx:
         One statement, where a lookup and an ORM flush took two round trips and most of a request's
         CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
         """
+        if self.deferred:
+            raise RuntimeError("insert_new needs the id back: not in a deferred transaction")
         table = table_of(type(row))
         values = _set_columns(table, row)
         new_id = insert_unless_exists(self.session.connection(), table, values, unique)
@@ -131,8 +144,16 @@ class Tx:
         model = type(row)
         seen: int = getattr(row, "row_version")  # noqa: B009 - every versioned table has it, SQLModel does not
         row_id = getattr(row, "id")  # noqa: B009
-        changes["row_version"] = seen + 1
         table = table_of(model)
+        if self.deferred:
+            # Saved twice: one update from the version first read (one statement cannot update a row twice).
+            _, _, seen, earlier = self._updates.get((table.name, row_id), (table, row_id, seen, {}))
+            changes = {**earlier, **changes, "row_version": seen + 1}
+            self._updates[(table.name, row_id)] = (table, row_id, seen, changes)
+            for key, value in changes.items():
+                set_committed_value(row, key, value)
+            return
+        changes["row_version"] = seen + 1
         stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
         # Core, not ORM: the ORM's bulk-update machinery costs more than the query itself.
         if self.session.connection().execute(stmt).rowcount != 1:
@@ -153,9 +174,23 @@ class Tx:
 
     def finish(self) -> None:
         """Write the buffered rows; called just before commit (one round trip on PostgreSQL)."""
-        insert_all(self.session.connection(), [(table_of(ProcessedRequest), self._keys),
-                                               (table_of(AuditEntry), self._audit),
-                                               (table_of(OutboxMessage), self._outbox)])
+        insert_all(self.session.connection(), self._buffered())
+
+    @property
+    def writes(self) -> bool:
+        """True when a deferred transaction has something to write."""
+        return bool(self._updates or self._rows or self._keys or self._audit or self._outbox)
+
+    def flush(self, conn: Connection) -> None:
+        """Write a deferred transaction's batch on ``conn``; Conflict if a saved row changed meanwhile."""
+        try:
+            write_all(conn, list(self._updates.values()), self._buffered())
+        except Stale as exc:
+            raise Conflict(f"changed meanwhile: {exc}") from exc
+
+    def _buffered(self) -> list[tuple[Any, list[dict[str, Any]]]]:
+        return [*((table, rows) for (table, _), rows in self._rows.items()), (table_of(ProcessedRequest), self._keys),
+                (table_of(AuditEntry), self._audit), (table_of(OutboxMessage), self._outbox)]
 
 
 def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
@@ -174,24 +209,47 @@ class Database:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @contextmanager
-    def transaction(self, *, background: bool = False) -> Iterator[Tx]:
-        """A single transaction; queued messages are released after it commits."""
-        with session_scope(self.engine, background=background) as session:
-            tx = Tx(session, self.clock.now())
-            yield tx
-            tx.finish()
+    def transaction(self, *, background: bool = False, deferred: bool = False) -> Iterator[Tx]:
+        """A single transaction; queued messages are released after it commits (``deferred``: see Tx)."""
+        if deferred:
+            with self._deferred(background) as tx:
+                yield tx
+        else:
+            with session_scope(self.engine, background=background) as session:
+                tx = Tx(session, self.clock.now())
+                yield tx
+                tx.finish()
         if tx.queued and self.on_commit:
             # Which lane to wake: a form or ephemeral reply (fast), or channel traffic.
             self.on_commit(any(row["fast"] for row in tx._outbox))
 
-    def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False) -> T:
+    @contextmanager
+    def _deferred(self, background: bool) -> Iterator[Tx]:
+        # PostgreSQL: the reads autocommit and the batch is one statement, so no BEGIN or COMMIT round
+        # trips. SQLite: one write transaction as usual (a separate read snapshot first measured
+        # slower: a second connection and transaction for every request).
+        if self.engine.dialect.name != "postgresql":
+            with session_scope(self.engine, background=background) as session:
+                tx = Tx(session, self.clock.now(), deferred=True)
+                yield tx
+                tx.flush(session.connection())
+            return
+        with Session(self._autocommit, expire_on_commit=False) as session:
+            tx = Tx(session, self.clock.now(), deferred=True)
+            yield tx
+            if tx.writes:
+                tx.flush(session.connection())
+
+    def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False,
+            deferred: bool = False) -> T:
         """Run ``work`` in a transaction, again from the top when a concurrent writer won.
 
-        ``background``: due work no user waits for (on SQLite, requests go first).
+        ``background``: due work no user waits for (on SQLite, requests go first). ``deferred``:
+        ``work`` reads, then its writes go in one compare-and-set batch (see Tx).
         """
         for attempt in range(attempts):
             try:
-                with self.transaction(background=background) as tx:
+                with self.transaction(background=background, deferred=deferred) as tx:
                     try:
                         return work(tx)
                     except WarroomError as exc:

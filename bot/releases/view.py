@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.policy import Policy
@@ -32,10 +33,14 @@ class ReleaseView:
         return next((d for d in reversed(self.deployments) if d.state in records.PENDING), None)
 
 
+# Built once (on the ack path): see bot.releases.service._BY_VERSION.
+_APPROVALS = (select(Approval).where(Approval.release_id == bindparam("release_id"))
+              .order_by(col(Approval.at), col(Approval.id)))
+
+
 def approvals_of(s: Session, release: Release) -> list[Approval]:
     """The release's approvals, oldest first."""
-    return list(s.exec(select(Approval).where(Approval.release_id == release.id)
-                       .order_by(col(Approval.at), col(Approval.id))).all())
+    return list(s.exec(_APPROVALS, params={"release_id": release.id}).all())
 
 
 def tasks_of(s: Session, release_id: int) -> list[ReleaseTask]:

@@ -6,13 +6,14 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
+from sqlmodel import select
 
 from bot.clock import Clock
 from bot.errors import Conflict
-from bot.tx import Database, Tx
+from bot.tx import Database, Origin, Tx
 from storage.db import make_engine
 from storage.migrate import upgrade
-from storage.models import Release
+from storage.models import AuditEntry, OutboxMessage, Release
 
 
 def _db(url: str) -> Database:
@@ -46,8 +47,10 @@ def test_stale_write_is_refused(database_url: str) -> None:
         assert (row.stage, row.row_version) == ("staging", 2)
 
 
-def test_concurrent_increments_all_land(database_url: str) -> None:
-    """Twenty writers bump a counter at once; with retries none of them is lost."""
+@pytest.mark.parametrize("deferred", [False, True], ids=["transaction", "deferred-batch"])
+def test_concurrent_increments_all_land(database_url: str, deferred: bool) -> None:
+    """Twenty writers bump a counter at once; with retries none of them is lost, whether they write in
+    a transaction or read first and write one compare-and-set batch (Tx deferred)."""
     db = _db(database_url)
     rid = _seed(db)
     barrier = threading.Barrier(20)
@@ -58,7 +61,7 @@ def test_concurrent_increments_all_land(database_url: str) -> None:
 
     def worker() -> None:
         barrier.wait()
-        db.run(bump, attempts=60)
+        db.run(bump, attempts=60, deferred=deferred)
 
     threads = [threading.Thread(target=worker) for _ in range(20)]
     for t in threads:
@@ -69,3 +72,23 @@ def test_concurrent_increments_all_land(database_url: str) -> None:
         row = s.get(Release, rid)
         assert row.summary == "x" * 20
         assert row.row_version == 21
+
+
+def test_a_deferred_transaction_writes_nothing_when_its_row_changed_meanwhile(database_url: str) -> None:
+    """The batch of a deferred transaction is all or nothing: its audit row and outgoing message are
+    not written when the row it read was changed by someone else before the batch went in."""
+    db = _db(database_url)
+    rid = _seed(db)
+    with db.read() as s:
+        seen = s.get(Release, rid)
+    with db.transaction() as other:  # another request gets in after our read
+        other.save(other.session.get(Release, rid), stage="staging")
+    with pytest.raises(Conflict), db.transaction(deferred=True) as tx:
+        tx.save(seen, stage="canary")
+        tx.audit(Origin("U1", "test"), "release", rid, "promote")
+        tx.slack.post("C1", "to canary")
+    with db.read() as s:
+        row = s.get(Release, rid)
+        assert (row.stage, row.row_version) == ("staging", 2)
+        assert s.exec(select(AuditEntry)).all() == []
+        assert s.exec(select(OutboxMessage)).all() == []
