@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Executable, Row, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import make_transient_to_detached
@@ -25,7 +25,7 @@ from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
 from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
-from storage.bulk import Stale, Update, insert_all, insert_unless_exists, write_all
+from storage.bulk import Stale, Update, compare_and_set, insert_all, insert_rows, insert_unless_exists, write_all
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
@@ -119,7 +119,7 @@ class Tx:
         if self.deferred:
             self._rows.setdefault((table, tuple(values)), []).append(values)
             return
-        self.session.connection().execute(insert(table), values)
+        insert_rows(self.session.connection(), table, [values])
 
     def insert_new(self, row: SQLModel, unique: str) -> bool:
         """Insert ``row`` unless one with the same ``unique`` column value exists (then False).
@@ -154,9 +154,8 @@ class Tx:
                 set_committed_value(row, key, value)
             return
         changes["row_version"] = seen + 1
-        stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
         # Core, not ORM: the ORM's bulk-update machinery costs more than the query itself.
-        if self.session.connection().execute(stmt).rowcount != 1:
+        if not compare_and_set(self.session.connection(), table, row_id, seen, changes):
             raise Conflict(f"{model.__name__} {row_id} changed meanwhile")
         for key, value in changes.items():
             # The row in memory now matches the database; nothing is left for the ORM to flush.

@@ -13,11 +13,12 @@ buffered all its writes commits them in that one statement, in autocommit (no BE
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, TextClause, insert, text, update
+from sqlalchemy import JSON, Connection, Table, TextClause, bindparam, insert, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
@@ -35,15 +36,53 @@ def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
         return
     shapes = tuple((table.name, tuple(rows[0])) for table, rows in present)
     uniform = all(set(row) == set(rows[0]) for _, rows in present for row in rows)
-    if conn.dialect.name != "postgresql" or not uniform:
+    if not uniform:
         for table, rows in present:
             conn.execute(insert(table), rows)
+        return
+    if conn.dialect.name != "postgresql":
+        for table, rows in present:
+            insert_rows(conn, table, rows)
         return
     statement = _statements.get(shapes)
     if statement is None:
         statement = _statements[shapes] = _statement(conn, present)
     conn.execute(statement, {f"rows{i}": json.dumps([_plain(table, row) for row in rows])
                              for i, (table, rows) in enumerate(present)})
+
+
+_compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+
+def _direct(conn: Connection, key: tuple[str, ...], make: Callable[[], Any],
+            rows: list[dict[str, Any]]) -> tuple[int, Any]:
+    """Run ``make()``'s statement once per row on the driver's connection (SQLite), in the transaction
+    ``conn`` has begun; returns the rows changed and the first row it returned (if any).
+
+    SQLAlchemy compiles the statement once (its SQL, the order of its parameters and how each
+    column's type converts a value); running it through ``Connection.execute`` cost three times the
+    statement itself (39 us against 12 us for an insert)."""
+    found = _compiled.get(key)
+    if found is None:
+        compiled = make().compile(dialect=conn.dialect, column_keys=list(rows[0]))
+        found = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()),
+                                  dict(compiled._bind_processors))  # noqa: SLF001 - the conversions Core applies
+    sql, order, convert = found
+    params = [tuple(convert[n](row[n]) if n in convert else row[n] for n in order) for row in rows]
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if len(params) == 1:
+            cursor.execute(sql, params[0])
+            first = cursor.fetchone() if cursor.description else None
+        else:
+            cursor.executemany(sql, params)
+            first = None
+        return int(cursor.rowcount), first
+    except dbapi.Error as exc:  # raised as Core raises it (IntegrityError for a repeated key, ...)
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error, dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 _unique: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
@@ -58,8 +97,28 @@ def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any],
         dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         statement = _unique[key] = (dialect_insert(table).on_conflict_do_nothing(index_elements=[unique])
                                     .returning(table.c.id))
-    found = conn.execute(statement, values).first()
+    if conn.dialect.name == "sqlite":
+        found = _direct(conn, ("unique", *key[1:3], *values), lambda: statement, [values])[1]
+    else:
+        found = conn.execute(statement, values).first()
     return int(found[0]) if found else None
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows that share their keys (on SQLite straight through the driver, see ``_direct``)."""
+    if conn.dialect.name == "sqlite" and all(row.keys() == rows[0].keys() for row in rows):
+        _direct(conn, ("insert", table.name, *rows[0]), partial(insert, table), rows)
+    else:
+        conn.execute(insert(table), rows)
+
+
+def compare_and_set(conn: Connection, table: Table, row_id: int, seen: int, changes: dict[str, Any]) -> bool:
+    """Update row ``row_id`` with ``changes`` if its row_version is still ``seen``; False if it is not."""
+    if conn.dialect.name == "sqlite":
+        row = {"_id": row_id, "_seen": seen, **changes}
+        return _direct(conn, ("cas", table.name, *changes), partial(_cas_update, table, tuple(changes)), [row])[0] == 1
+    stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
+    return bool(conn.execute(stmt).rowcount == 1)
 
 
 def _statement(conn: Connection, present: Sequence[Group]) -> TextClause:
@@ -108,8 +167,7 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
     it needs no BEGIN and COMMIT round trips (autocommit)."""
     if conn.dialect.name != "postgresql":
         for table, row_id, seen, changes in updates:
-            stmt = update(table).where(table.c.id == row_id, table.c.row_version == seen).values(**changes)
-            if conn.execute(stmt).rowcount != 1:
+            if not compare_and_set(conn, table, row_id, seen, changes):
                 raise Stale(f"{table.name} {row_id}")
         insert_all(conn, groups)
         return
@@ -133,6 +191,11 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
         if getattr(exc.orig, "sqlstate", None) == DIVISION_BY_ZERO:
             raise Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates)) from exc
         raise
+
+
+def _cas_update(table: Table, columns: tuple[str, ...]) -> Any:
+    return (update(table).where(table.c.id == bindparam("_id"), table.c.row_version == bindparam("_seen"))
+            .values({c: bindparam(c) for c in columns}))
 
 
 def _cas_statement(conn: Connection, updates: Sequence[Update], present: Sequence[Group]) -> TextClause:
