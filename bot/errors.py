@@ -41,6 +41,11 @@ class Conflict(WarroomError):
     """Someone else changed the row first; the caller may retry."""
 
 
+class NeedsTransaction(Exception):  # noqa: N818 - a request to the caller, not a failure
+    """Deferred work (bot.tx) needs what only a transaction gives: an id back, an ORM flush, an update
+    of rows it did not read. Database.run runs it again from the top in a transaction."""
+
+
 class DeliveryFailure(Exception):
     """An outbox delivery did not happen; the sender retries or gives up by its kind."""
 

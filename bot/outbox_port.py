@@ -14,6 +14,7 @@ from typing import Any, TypedDict
 from sqlalchemy import insert, update
 from sqlmodel import Session
 
+from bot.errors import NeedsTransaction
 from bot.ops import FAST, Op, order_key
 from storage.models import OutboxMessage, table_of
 
@@ -119,8 +120,8 @@ class SlackPort:
 
     def cancel_pending(self, store_as: str, reason: str) -> None:
         """Give up on calls still waiting whose result would be stored as ``store_as``."""
-        if self._session is None:
-            raise RuntimeError("cancel_pending needs the transaction's session")
+        if self._session is None:  # a deferred transaction (or none): only a transaction may do this
+            raise NeedsTransaction("cancel_pending")
         table = table_of(OutboxMessage)
         self._session.connection().execute(
             update(table).where(table.c.store_as == store_as, table.c.sent_at.is_(None),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Row, select
+from sqlalchemy import Connection, Engine, Executable, Row, event, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import make_transient_to_detached
@@ -20,7 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
 from bot.clock import Clock
-from bot.errors import Conflict, DatabaseUnavailable, WarroomError
+from bot.errors import Conflict, DatabaseUnavailable, NeedsTransaction, WarroomError
 from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
@@ -55,7 +55,8 @@ class Tx:
     ``deferred``: the session only reads; ``insert`` and ``save`` are buffered too, and everything is
     written at the end in one compare-and-set batch (``storage.bulk.write_all``), which fails as a
     whole if a row saved here changed after it was read. For work that reads, decides, then writes
-    rows it needs nothing back from (no ``insert_new``, no flushes, no ``cancel_pending``).
+    rows it needs nothing back from; ``insert_new``, an ORM flush or ``cancel_pending`` raise
+    NeedsTransaction, and Database.run runs the work again in a plain transaction.
     """
 
     def __init__(self, session: Session, now: datetime, *, deferred: bool = False) -> None:
@@ -128,7 +129,7 @@ class Tx:
         CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
         """
         if self.deferred:
-            raise RuntimeError("insert_new needs the id back: not in a deferred transaction")
+            raise NeedsTransaction("insert_new")
         table = table_of(type(row))
         values = _set_columns(table, row)
         new_id = insert_unless_exists(self.session.connection(), table, values, unique)
@@ -197,6 +198,17 @@ def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
     return {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
 
 
+class _ReadSession(Session):
+    """The session of deferred work on PostgreSQL: autocommit, so an ORM flush would write at once,
+    outside the batch; it raises NeedsTransaction instead (see Tx)."""
+
+
+@event.listens_for(_ReadSession, "before_flush")
+def _no_flush(session: Session, *_: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise NeedsTransaction("ORM flush")
+
+
 class Database:
     """Opens transactions, retries lost compare-and-set races, wakes the sender."""
 
@@ -233,9 +245,11 @@ class Database:
                 yield tx
                 tx.flush(session.connection())
             return
-        with Session(self._autocommit, expire_on_commit=False) as session:
+        with _ReadSession(self._autocommit, expire_on_commit=False) as session:
             tx = Tx(session, self.clock.now(), deferred=True)
             yield tx
+            if session.new or session.dirty or session.deleted:
+                raise NeedsTransaction("ORM changes")  # they would be lost: nothing flushes this session
             if tx.writes:
                 tx.flush(session.connection())
 
@@ -256,6 +270,9 @@ class Database:
                         if not isinstance(exc, Conflict) and tx.seen_before():
                             raise Duplicate(f"request applied already ({exc.message})") from exc
                         raise
+            except NeedsTransaction as exc:
+                log.debug("deferred work needs a transaction (%s): running it in one", exc)
+                deferred = False
             except IntegrityError as exc:
                 # A unique key lost a race: for idempotency keys that means a duplicate.
                 if "processed_request" in str(exc.orig) or "uq_approval" in str(exc.orig):

@@ -92,3 +92,54 @@ def test_a_deferred_transaction_writes_nothing_when_its_row_changed_meanwhile(da
         assert (row.stage, row.row_version) == ("staging", 2)
         assert s.exec(select(AuditEntry)).all() == []
         assert s.exec(select(OutboxMessage)).all() == []
+
+
+def _new_release(version: str) -> Release:
+    now = datetime.now(UTC)
+    return Release(version=version, type="minor", risk="low", status="active", stage="dev", requested_by="U1",
+                   channel_id="C1", checklist={}, created_at=now, updated_at=now)
+
+
+def test_deferred_work_that_needs_an_id_back_runs_again_in_a_transaction(database_url: str) -> None:
+    db = _db(database_url)
+    runs: list[bool] = []
+
+    def work(tx: Tx) -> int:
+        runs.append(tx.deferred)
+        release = _new_release("v2")
+        assert tx.insert_new(release, "version")
+        tx.audit(Origin("U1", "test"), "release", release.id or 0, "start")
+        return release.id or 0
+
+    rid = db.run(work, deferred=True)
+    assert runs == [True, False]  # the deferred try gave way before writing anything
+    with db.read() as s:
+        assert [r.id for r in s.exec(select(Release)).all()] == [rid]
+        assert [(a.action, a.subject_id) for a in s.exec(select(AuditEntry)).all()] == [("start", rid)]
+
+
+def test_deferred_work_that_flushes_orm_rows_writes_them_once_with_its_batch(database_url: str) -> None:
+    """An ORM add and flush inside deferred work (a war room opened by a release event) is never written
+    on its own, outside the batch: here the batch loses a race once, and still the new row, the update
+    and the audit row land together, once."""
+    db = _db(database_url)
+    rid = _seed(db)
+    raced: list[bool] = []
+
+    def work(tx: Tx) -> None:
+        release = tx.session.get(Release, rid)
+        if not raced and db.engine.dialect.name == "postgresql":  # (SQLite: work holds the write lock)
+            raced.append(True)
+            with db.transaction() as other:  # another request moves the release after our read
+                other.save(other.session.get(Release, rid), summary="changed meanwhile")
+        tx.save(release, stage="staging")
+        tx.session.add(_new_release("v3"))
+        tx.session.flush()
+        tx.audit(Origin("U1", "test"), "release", rid, "promote")
+
+    db.run(work, deferred=True)
+    with db.read() as s:
+        assert sorted(r.version for r in s.exec(select(Release)).all()) == ["v1", "v3"]
+        row = s.get(Release, rid)
+        assert row.stage == "staging" and row.row_version == (3 if raced else 2)
+        assert len(s.exec(select(AuditEntry)).all()) == 1
