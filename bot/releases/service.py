@@ -27,6 +27,8 @@ from storage.vocab import ReleaseType
 # Built once: constructing a statement and its cache key on every request cost more than running it
 # (measured on the ack path: 0.2 ms on SQLite, 0.3-0.6 ms on PostgreSQL with approvals_of).
 _BY_VERSION = select(Release).where(Release.version == bindparam("version"))
+_WITH_APPROVALS = (select(Release, Approval).outerjoin(Approval, col(Approval.release_id) == col(Release.id))
+                   .where(Release.version == bindparam("version")).order_by(col(Approval.at), col(Approval.id)))
 
 # fn(tx, release, action, origin), run inside the release's transaction.
 ReleaseListener = Callable[[Tx, Release, str, Origin], None]
@@ -183,13 +185,12 @@ class ReleaseService:
 
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
-            release = self._find(tx.session, version)
+            release, approvals = self._find_with_approvals(tx.session, version)
             self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
                 raise InvalidTransition(f"Release {release.version} is in production already; "
                                         "approvals are given before production.")
-            approvals = approvals_of(tx.session, release)
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
             approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
@@ -360,6 +361,13 @@ class ReleaseService:
         if release is None:
             raise NotFound(f"There is no release {version}. `/release list` shows recent ones.")
         return release
+
+    def _find_with_approvals(self, s: Session, version: str) -> tuple[Release, list[Approval]]:
+        # One statement where _find and approvals_of take two (an approval is on the ack path).
+        rows = s.exec(_WITH_APPROVALS, params={"version": check_version(version)}).all()
+        if not rows:
+            raise NotFound(f"There is no release {version}. `/release list` shows recent ones.")
+        return rows[0][0], [a for _, a in rows if a is not None]
 
     def _view(self, s: Session, release: Release) -> ReleaseView:
         return load(s, release, self.policy)
