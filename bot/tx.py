@@ -55,8 +55,9 @@ class Tx:
     ``deferred``: the session only reads; ``insert`` and ``save`` are buffered too, and everything is
     written at the end in one compare-and-set batch (``storage.bulk.write_all``), which fails as a
     whole if a row saved here changed after it was read. For work that reads, decides, then writes
-    rows it needs nothing back from; ``insert_new``, an ORM flush or ``cancel_pending`` raise
-    NeedsTransaction, and Database.run runs the work again in a plain transaction.
+    rows it needs nothing back from; ``insert_new``, ``cancel_pending`` or (on PostgreSQL, where
+    the reads autocommit) an ORM flush raise NeedsTransaction, and Database.run runs the work again
+    in a plain transaction.
     """
 
     def __init__(self, session: Session, now: datetime, *, deferred: bool = False) -> None:
