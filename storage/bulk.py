@@ -34,16 +34,11 @@ def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
     present = [(table, rows) for table, rows in groups if rows]
     if not present:
         return
-    shapes = tuple((table.name, tuple(rows[0])) for table, rows in present)
-    uniform = all(set(row) == set(rows[0]) for _, rows in present for row in rows)
-    if not uniform:
-        for table, rows in present:
-            conn.execute(insert(table), rows)
-        return
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not _uniform(present):
         for table, rows in present:
             insert_rows(conn, table, rows)
         return
+    shapes = tuple((table.name, tuple(rows[0])) for table, rows in present)
     statement = _statements.get(shapes)
     if statement is None:
         statement = _statements[shapes] = _statement(conn, present)
@@ -106,7 +101,7 @@ def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any],
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows that share their keys (on SQLite straight through the driver, see ``_direct``)."""
-    if conn.dialect.name == "sqlite" and all(row.keys() == rows[0].keys() for row in rows):
+    if conn.dialect.name == "sqlite" and _uniform([(table, rows)]):
         _direct(conn, ("insert", table.name, *rows[0]), partial(insert, table), rows)
     else:
         conn.execute(insert(table), rows)
@@ -121,18 +116,28 @@ def compare_and_set(conn: Connection, table: Table, row_id: int, seen: int, chan
     return bool(conn.execute(stmt).rowcount == 1)
 
 
+def _uniform(groups: Sequence[Group]) -> bool:
+    return all(row.keys() == rows[0].keys() for _, rows in groups for row in rows)
+
+
 def _statement(conn: Connection, present: Sequence[Group]) -> TextClause:
-    quote = conn.dialect.identifier_preparer.quote
-    parts = []
-    for i, (table, rows) in enumerate(present):
-        columns = list(rows[0])
-        names = ", ".join(quote(c) for c in columns)
-        record = ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=conn.dialect)}" for c in columns)
-        parts.append(f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} "
-                     f"FROM json_to_recordset(CAST(:rows{i} AS json)) AS r({record})")
-    *ctes, last = parts
+    *ctes, last = [_insert_sql(conn, i, table, list(rows[0])) for i, (table, rows) in enumerate(present)]
     head = "WITH " + ", ".join(f"g{i} AS ({sql})" for i, sql in enumerate(ctes)) + " " if ctes else ""
     return text(head + last)
+
+
+def _record(conn: Connection, table: Table, columns: Sequence[str]) -> str:
+    """The column list of ``json_to_recordset(...) AS r(...)``: each column with its SQL type."""
+    quote = conn.dialect.identifier_preparer.quote
+    return ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=conn.dialect)}" for c in columns)
+
+
+def _insert_sql(conn: Connection, i: int, table: Table, columns: list[str], where: str = "") -> str:
+    """Insert the rows of JSON parameter ``rows{i}`` into ``table`` (``where``: a guard)."""
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(c) for c in columns)
+    return (f"INSERT INTO {quote(table.name)} ({names}) SELECT {names} "
+            f"FROM json_to_recordset(CAST(:rows{i} AS json)) AS r({_record(conn, table, columns)}){where}")
 
 
 def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
@@ -175,7 +180,7 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
         insert_all(conn, groups)
         return
     present = [(table, rows) for table, rows in groups if rows]
-    if not all(set(row) == set(rows[0]) for _, rows in present for row in rows):
+    if not _uniform(present):
         raise ValueError("rows of one group must have the same columns")
     shapes = (*(("u", table.name, tuple(changes)) for table, _, _, changes in updates),
               *(("g", table.name, tuple(rows[0])) for table, rows in present))
@@ -200,26 +205,19 @@ def _cas_update(table: Table, columns: tuple[str, ...]) -> Any:
 
 def _cas_statement(conn: Connection, updates: Sequence[Update], present: Sequence[Group]) -> TextClause:
     quote = conn.dialect.identifier_preparer.quote
-
-    def typed(table: Table, columns: Sequence[str]) -> str:
-        return ", ".join(f"{quote(c)} {table.c[c].type.compile(dialect=conn.dialect)}" for c in columns)
-
     ctes = []
     for i, (table, _, _, changes) in enumerate(updates):
         sets = ", ".join(f"{quote(c)} = r.{quote(c)}" for c in changes)
         ctes.append(f"u{i} AS (UPDATE {quote(table.name)} AS t SET {sets} "
                     f"FROM json_to_recordset(CAST(:upd{i} AS json)) AS r(id INTEGER, _seen INTEGER, "
-                    f"{typed(table, list(changes))}) "
+                    f"{_record(conn, table, list(changes))}) "
                     "WHERE t.id = r.id AND t.row_version = r._seen RETURNING 1)")
     # Every update must have found its row as read; the inserts wait for that answer (a CTE's
     # RETURNING is the only way its effects reach the rest of the statement).
     found = " + ".join(f"(SELECT count(*) FROM u{i})" for i in range(len(updates)))
     ctes.append(f"ok AS (SELECT {found} = {len(updates)} AS ok)")
-    for i, (table, rows) in enumerate(present):
-        names = ", ".join(quote(c) for c in rows[0])
-        ctes.append(f"g{i} AS (INSERT INTO {quote(table.name)} ({names}) SELECT {names} FROM "
-                    f"json_to_recordset(CAST(:rows{i} AS json)) AS r({typed(table, list(rows[0]))}) "
-                    "WHERE (SELECT ok FROM ok))")
+    ctes += [f"g{i} AS ({_insert_sql(conn, i, table, list(rows[0]), ' WHERE (SELECT ok FROM ok)')})"
+             for i, (table, rows) in enumerate(present)]
     # A stale batch must leave no trace, not even the updates that did match: an error (division by
     # zero, computed from the subquery so the planner cannot fold it) rolls the statement back.
     return text("WITH " + ", ".join(ctes) + " SELECT 1 / CAST((SELECT ok FROM ok) AS INTEGER)")

@@ -33,7 +33,17 @@ class ReleaseView:
         return next((d for d in reversed(self.deployments) if d.state in records.PENDING), None)
 
 
-# Built once (on the ack path): see bot.releases.service._BY_VERSION.
+# Built once: constructing a statement and its cache key on every request cost more than running it
+# (on the ack path: 0.2 ms on SQLite, 0.3-0.6 ms on PostgreSQL for these reads).
+_BY_VERSION = select(Release).where(Release.version == bindparam("version"))
+
+
+def by_version(s: Session, version: str) -> Release | None:
+    """The release called ``version`` (a checked version), or None."""
+    return s.exec(_BY_VERSION, params={"version": version}).first()
+
+
+# Built once (on the ack path), as _BY_VERSION.
 _APPROVALS = (select(Approval).where(Approval.release_id == bindparam("release_id"))
               .order_by(col(Approval.at), col(Approval.id)))
 
@@ -41,6 +51,19 @@ _APPROVALS = (select(Approval).where(Approval.release_id == bindparam("release_i
 def approvals_of(s: Session, release: Release) -> list[Approval]:
     """The release's approvals, oldest first."""
     return list(s.exec(_APPROVALS, params={"release_id": release.id}).all())
+
+
+# A release and its approvals in one statement (an approval is on the ack path).
+_WITH_APPROVALS = (select(Release, Approval).outerjoin(Approval, col(Approval.release_id) == col(Release.id))
+                   .where(Release.version == bindparam("version")).order_by(col(Approval.at), col(Approval.id)))
+
+
+def with_approvals(s: Session, version: str) -> tuple[Release, list[Approval]] | None:
+    """The release called ``version`` and its approvals, oldest first (None: no such release)."""
+    rows = s.exec(_WITH_APPROVALS, params={"version": version}).all()
+    if not rows:
+        return None
+    return rows[0][0], [a for _, a in rows if a is not None]
 
 
 def tasks_of(s: Session, release_id: int) -> list[ReleaseTask]:
