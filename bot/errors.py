@@ -42,8 +42,8 @@ class Conflict(WarroomError):
 
 
 class NeedsTransaction(Exception):  # noqa: N818 - a request to the caller, not a failure
-    """Deferred work (bot.tx) needs what only a transaction gives: an id back, an ORM flush, an update
-    of rows it did not read. Database.run runs it again from the top in a transaction."""
+    """Deferred work (bot.tx) needs what only a transaction gives: an id back, an ORM flush, a change
+    to rows it did not read. Database.run runs it again from the top in a transaction."""
 
 
 class DeliveryFailure(Exception):

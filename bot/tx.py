@@ -263,17 +263,12 @@ class Database:
         """
         for attempt in range(attempts):
             try:
-                with self.transaction(background=background, deferred=deferred) as tx:
-                    try:
-                        return work(tx)
-                    except WarroomError as exc:
-                        # A re-delivery refused by a rule its first delivery changed is a duplicate.
-                        if not isinstance(exc, Conflict) and tx.seen_before():
-                            raise Duplicate(f"request applied already ({exc.message})") from exc
-                        raise
-            except NeedsTransaction as exc:
-                log.debug("deferred work needs a transaction (%s): running it in one", exc)
-                deferred = False
+                try:
+                    return self._try(work, background, deferred)
+                except NeedsTransaction as exc:  # in the same attempt, and for the next ones
+                    log.debug("deferred work needs a transaction (%s): running it in one", exc)
+                    deferred = False
+                    return self._try(work, background, deferred)
             except IntegrityError as exc:
                 # A unique key lost a race: for idempotency keys that means a duplicate.
                 if "processed_request" in str(exc.orig) or "uq_approval" in str(exc.orig):
@@ -296,6 +291,16 @@ class Database:
                 log.debug("retrying after %s", type(exc).__name__)
                 time.sleep(0.005 * (attempt + 1))
         raise AssertionError("unreachable")
+
+    def _try(self, work: Callable[[Tx], T], background: bool, deferred: bool) -> T:
+        with self.transaction(background=background, deferred=deferred) as tx:
+            try:
+                return work(tx)
+            except WarroomError as exc:
+                # A re-delivery refused by a rule its first delivery changed is a duplicate.
+                if not isinstance(exc, Conflict) and tx.seen_before():
+                    raise Duplicate(f"request applied already ({exc.message})") from exc
+                raise
 
     def write_one(self, stmt: Executable, params: dict[str, Any]) -> list[Row[Any]]:
         """Run one self-contained write statement and commit it; returns its rows.
