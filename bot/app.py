@@ -56,6 +56,7 @@ from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
 from bot.vault import Vault
+from bot.wake import WakeListener, WakeSender, wake_dir
 from handlers import api, deploy_hooks, hooks, slack_events
 from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
@@ -80,7 +81,15 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     pacer = SharedPacer(Bucket(settings.channel_rate, settings.channel_burst),
                         Bucket(settings.workspace_rate, settings.workspace_burst))
     outbox = OutboxSender(engine, gateway, clock, pacer=pacer, give_up=settings.outbox_give_up)
-    db = Database(engine, clock, on_commit=outbox.kick)
+    directory_of_workers = wake_dir(settings.database_url)
+    wake = WakeSender(directory_of_workers) if directory_of_workers else None
+
+    def committed(fast: bool) -> None:
+        outbox.kick(fast)
+        if wake is not None:  # a `warroom worker` beside this process
+            wake.send(fast)
+
+    db = Database(engine, clock, on_commit=committed)
     directory = Directory(settings.approvers, gateway)
     tokens = Tokens(db, settings.api_token.get_secret_value() if settings.api_token else None)
     policy = settings.policy
@@ -307,6 +316,11 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
     due = DueWork(settings.scheduler_tick)
     register_jobs(due, services)
     services.outbox.start()
+    folder = wake_dir(settings.database_url)
+    # Web processes of this host wake it when they commit rows, instead of waiting for its poll.
+    listener = WakeListener(folder, services.outbox.kick) if folder else None
+    if listener is not None:
+        listener.start()
     due.start()
     settle_heap()
     log.info("warroom worker %s running", services.outbox.worker_id)
@@ -314,6 +328,8 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
         ready()
     stop.wait()
     log.info("warroom worker draining")
+    if listener is not None:
+        listener.stop()
     due.stop()
     services.outbox.stop(timeout=6.0)
     services.db.engine.dispose()

@@ -23,9 +23,10 @@ _ids = itertools.count(1)
 
 def make_services(url: str, clock: Clock | None = None, **env: Any) -> Services:
     """Services as the app builds them; nothing is sent unless a test drains the outbox."""
-    env.setdefault("WARROOM_BAKE_MINUTES", "0")  # bake time has its own tests
-    settings = load_settings(DATABASE_URL=url, SLACK_BOT_TOKEN="xoxb-test", SLACK_SIGNING_SECRET="s",
-                             SLACK_API_URL="http://127.0.0.1:9/api/", **env)
+    env = {"WARROOM_BAKE_MINUTES": "0",  # bake time has its own tests
+           "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+           **env}
+    settings = load_settings(DATABASE_URL=url, **env)
     return build_services(settings, clock)
 
 

@@ -1,0 +1,135 @@
+"""A commit wakes the `warroom worker` processes of its host at once: what a web process queues
+goes out within milliseconds, not on the worker's next poll (every 0.25 s while idle)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.wake import WakeListener, WakeSender, wake_dir
+from slackbox import RunningWorkspace, SandboxStore, start_workspace
+from tests.e2e.conftest import SECRET
+from tests.support import make_services
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """A short directory (socket paths are limited to 108 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="wk"))
+    yield path / "workers"
+
+
+def test_each_worker_hears_each_wake_with_its_lane(folder: Path) -> None:
+    heard: list[tuple[int, bool]] = []
+    arrived = threading.Condition()
+
+    def on_wake(i: int, fast: bool) -> None:
+        with arrived:
+            heard.append((i, fast))
+            arrived.notify_all()
+
+    listeners = [WakeListener(folder, lambda fast, i=i: on_wake(i, fast)) for i in range(2)]
+    for listener in listeners:
+        listener.start()
+    sender = WakeSender(folder)
+    try:
+        sender.send(fast=True)
+        sender.send(fast=False)
+        with arrived:
+            assert arrived.wait_for(lambda: len(heard) == 4, timeout=5), heard
+        assert sorted(heard) == [(0, False), (0, True), (1, False), (1, True)]
+    finally:
+        sender.close()
+        for listener in listeners:
+            listener.stop()
+    assert list(folder.glob("*.sock")) == []  # a stopped worker is no longer woken
+
+
+def test_a_killed_workers_socket_is_dropped_and_the_rest_still_woken(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    dead = folder / "1-deadbeef.sock"
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    left.bind(str(dead))
+    left.close()  # as SIGKILL leaves it: the file stays, nothing is bound
+    woken = threading.Event()
+    alive = WakeListener(folder, lambda fast: woken.set())
+    alive.start()
+    sender = WakeSender(folder)
+    try:
+        sender.send(fast=False)
+        assert woken.wait(5)
+        assert not dead.exists()
+        assert alive.path.exists()
+    finally:
+        sender.close()
+        alive.stop()
+
+
+def test_with_no_worker_a_commit_wakes_nobody_and_does_not_fail(folder: Path) -> None:
+    sender = WakeSender(folder)  # the directory does not even exist
+    sender.send(fast=True)
+    sender.close()
+
+
+def test_one_database_one_directory_whatever_the_spelling(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert wake_dir("sqlite:///./warroom.db") == wake_dir(f"sqlite:///{tmp_path}/warroom.db")
+    assert wake_dir("sqlite:///./warroom.db") != wake_dir("sqlite:///./other.db")
+    assert wake_dir("sqlite://") is None
+    pg = wake_dir("postgresql://app:secret@db:5432/warroom")
+    assert pg is not None and "secret" not in str(pg)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Iterator[RunningWorkspace]:
+    """The loopback Slack."""
+    ws = start_workspace(SandboxStore(str(tmp_path / "ws.db")), "", SECRET, host="127.0.0.1", port=0)
+    yield ws
+    ws.handle.stop()
+
+
+def test_a_worker_sends_what_a_web_process_committed_without_waiting_for_its_poll(
+        database_url: str, workspace: RunningWorkspace) -> None:
+    api = workspace.handle.url + "/api/"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
+    env.update(DATABASE_URL=database_url, SLACK_API_URL=api, SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET=SECRET,
+               WARROOM_FREEZE_DAYS="", WARROOM_SLACK_CHANNEL_RATE="20")  # pacing is not what is measured
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = make_services(database_url, SLACK_API_URL=api)  # wired as a web process is
+
+    def post(i: int) -> float:
+        with web.db.transaction() as tx:
+            tx.send("post", channel="C0RELEASES", text=f"wake #{i}")
+        t = time.monotonic()
+        workspace.workspace.wait_for(lambda: any(m["text"] == f"wake #{i}"
+                                                 for m in workspace.workspace.messages("C0RELEASES")),
+                                     timeout=30, interval=0.002, what=f"wake #{i}")
+        return time.monotonic() - t
+
+    try:
+        post(0)  # the worker is up
+        time.sleep(1.1)  # and the web side has seen its socket
+        latencies = []
+        for i in range(1, 21):
+            time.sleep(random.uniform(0.3, 0.6))  # the worker idle, somewhere in its poll
+            latencies.append(post(i))
+        # Left to its poll, three in four would take longer than this.
+        assert statistics.quantiles(latencies, n=4)[2] < 0.12, sorted(latencies)
+    finally:
+        worker.terminate()
+        worker.wait(10)
+        web.db.engine.dispose()
