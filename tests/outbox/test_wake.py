@@ -107,9 +107,9 @@ def test_a_worker_sends_what_a_web_process_committed_without_waiting_for_its_pol
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
     env.update(DATABASE_URL=database_url, SLACK_API_URL=api, SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET=SECRET,
                WARROOM_FREEZE_DAYS="", WARROOM_SLACK_CHANNEL_RATE="20")  # pacing is not what is measured
+    web = make_services(database_url, SLACK_API_URL=api)  # wired as a web process is
     worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    web = make_services(database_url, SLACK_API_URL=api)  # wired as a web process is
 
     def post(i: int) -> float:
         with web.db.transaction() as tx:
