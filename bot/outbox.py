@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -37,17 +36,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from http.client import HTTPException
 from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from bot.clock import Clock
-from bot.errors import PermanentFailure, TemporaryFailure
-from bot.gateway import SlackCallFailed, SlackGateway
+from bot.gateway import SlackGateway
 from bot.ops import Op
 from bot.outbox_claim import Claim, claim_rows
+from bot.outbox_record import AfterSent, Recorder
 from bot.pacing import SharedPacer
 from storage.db import session_scope
 from storage.models import OutboxMessage, SlackRef
@@ -56,20 +54,15 @@ log = logging.getLogger(__name__)
 BATCH_WINDOW = 0.02  # seconds: gather what commits meanwhile into one claim
 LEASE = timedelta(seconds=3)  # a dead replica's rows are free again this long after its last heartbeat
 HEARTBEAT = 1.0  # seconds between lease renewals
-MAX_BACKOFF = 60.0  # seconds, the longest wait between two tries of one row
 SWEEP_EVERY = 30.0  # seconds
 KEEP_SENT = timedelta(days=7)  # sent rows stay this long, for looking into what went out
 SENT = "sent"  # in a rendered post's payload: the call as last tried (see _keep_sent)
 # A renderer turns a stored payload into a gateway call: (op, args), or None for nothing to send.
 Renderer = Callable[[Session, dict[str, Any]], tuple[Op, dict[str, Any]] | None]
-# Runs in the transaction that marks a rendered call sent: (session, the row's args, the result).
-AfterSent = Callable[[Session, dict[str, Any], dict[str, Any]], None]
 # A target delivers one op to a system other than Slack; it raises TemporaryFailure or
 # PermanentFailure (bot.errors) and returns what may be stored under the row's store_as.
 Target = Callable[[dict[str, Any]], dict[str, Any]]
 QUEUE, FAST = "queue", "fast"
-# Errors in our own code or payloads: retrying cannot help.
-PROGRAMMING_ERRORS = (TypeError, KeyError, AttributeError)
 # The ops the gateway delivers itself (Op.RENDER resolves to one of these at send time).
 _GATEWAY_VERBS = frozenset({Op.POST, Op.UPDATE, Op.EPHEMERAL, Op.DM, Op.CREATE_CHANNEL, Op.INVITE, Op.TOPIC,
                             Op.PIN, Op.UPLOAD, Op.UPLOAD_PNG, Op.OPEN_VIEW, Op.PUBLISH_VIEW})
@@ -81,36 +74,6 @@ class RendererEntry:
 
     render: Renderer
     after_sent: AfterSent | None = None
-
-
-def backoff(attempts: int, retry_after: float | None = None) -> float:
-    """Seconds before the next try: Retry-After when the remote said, else capped full jitter."""
-    if retry_after is not None:
-        return max(0.0, retry_after) + random.uniform(0, 0.25)  # noqa: S311 (jitter, not a secret)
-    ceiling = min(MAX_BACKOFF, 0.5 * 2 ** min(attempts, 16))
-    return random.uniform(ceiling / 2, ceiling)  # noqa: S311
-
-
-def classify(error: Exception) -> tuple[bool, str, float | None]:
-    """(permanent?, what to record, Retry-After) for an exception a delivery raised."""
-    if isinstance(error, SlackCallFailed):
-        return error.permanent, error.error, error.retry_after
-    if isinstance(error, TemporaryFailure):
-        return False, error.error, error.retry_after
-    if isinstance(error, PermanentFailure):
-        return True, error.error, None
-    if isinstance(error, OSError | HTTPException):  # refused, reset, timed out
-        return False, f"unreachable: {type(error).__name__}", None
-    # A programming error (a bad argument, a missing key, an unknown op): trying again repeats it.
-    return True, f"{type(error).__name__}: {error}"[:500], None
-
-
-def did_not_happen(error: str) -> bool:
-    """True when a failed call surely had no effect: refused before it was made, rate limited,
-    or answered ok=false. A timeout or a 5xx (a gateway may have passed it on) leaves doubt."""
-    if error == "ratelimited" or error == "unreachable: ConnectionRefusedError":
-        return True
-    return not error.startswith(("http_", "unreachable"))
 
 
 class OutboxSender:
@@ -140,6 +103,11 @@ class OutboxSender:
         self._held: set[int] = set()
         self._tried: set[int] = set()  # of those, the ones whose call has started
         self._held_lock = threading.Lock()
+        self._recorder = Recorder(engine, clock, self.give_up, self.targets, self._after_sent)
+
+    def _after_sent(self, renderer: str) -> AfterSent | None:
+        entry = self.renderers.get(renderer)
+        return entry.after_sent if entry else None
 
     def register_renderer(self, name: str, render: Renderer, *, after_sent: AfterSent | None = None) -> None:
         """Make ``tx.slack.render(name, ...)`` rows deliverable (the composition root calls this)."""
@@ -275,7 +243,7 @@ class OutboxSender:
             error: Exception | None = None
         except Exception as exc:  # classified and recorded on the row
             result, error = None, exc
-        self._record(claim, result, error)
+        self._recorder.record(claim, result, error)
 
     def _already_posted(self, claim: Claim, op: str, args: dict[str, Any]) -> dict[str, Any] | None:
         """After a try whose outcome is unknown (a crash or timeout mid-call), look in the
@@ -320,10 +288,10 @@ class OutboxSender:
             with Session(self.engine, expire_on_commit=False) as s:
                 call = entry.render(s, {k: v for k, v in claim.args.items() if k not in ("renderer", SENT)})
         except Exception as exc:  # an unknown renderer or a payload it cannot read: failed at once
-            self._record(claim, None, exc)
+            self._recorder.record(claim, None, exc)
             return None
         if call is None:
-            self._record(claim, None, None)
+            self._recorder.record(claim, None, None)
             return None
         return str(call[0]), call[1]
 
@@ -337,53 +305,3 @@ class OutboxSender:
                              col(OutboxMessage.sent_at).is_(None))
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))
-
-    def _record(self, claim: Claim, result: dict[str, Any] | None, error: Exception | None) -> None:
-        now = self.clock.now()
-        with session_scope(self.engine, background=True) as s:
-            row = s.get(OutboxMessage, claim.id)
-            if row is None or row.sent_at is not None:
-                return
-            row.claimed_until, row.claimed_by = None, None
-            if error is None:
-                row.sent_at = now
-                if row.op in self.targets and "secret" in row.payload:
-                    # A callback token is kept only until the request is out.
-                    row.payload = {k: v for k, v in row.payload.items() if k != "secret"}
-                if row.store_as and result is not None:
-                    self._store(s, row.store_as, result)
-                entry = self.renderers.get(row.payload.get("renderer", "")) if row.op == Op.RENDER else None
-                if entry and entry.after_sent and result is not None:
-                    entry.after_sent(s, row.payload, result)
-                return
-            row.attempts += 1
-            permanent, row.last_error, retry_after = classify(error)
-            if isinstance(error, PROGRAMMING_ERRORS):
-                # A bug, not the remote: trying again would fail the same way.
-                log.error("outbox %s %s cannot be sent (programming error); failed: %s", row.id, row.op,
-                          row.last_error, exc_info=error)
-            if did_not_happen(row.last_error or ""):
-                row.sending_at = None  # no retry needs to wonder whether this try went through
-            # An executor that is down for a day still gets its request: targets never give up.
-            if permanent or (now - row.created_at >= self.give_up and row.op not in self.targets):
-                row.failed = True
-                log.warning("giving up on outbox %s %s after %d tries: %s", row.id, row.op, row.attempts,
-                            row.last_error)
-            else:
-                wait = backoff(row.attempts, retry_after)
-                row.not_before = now + timedelta(seconds=wait)
-                log.info("outbox %s %s failed (%s); next try in %.1fs", row.id, row.op, row.last_error, wait)
-
-    def _store(self, s: Session, key: str, result: dict[str, Any]) -> None:
-        existing = s.get(SlackRef, key)
-        if existing:
-            existing.channel = result.get("channel") or existing.channel
-            existing.ts = result.get("ts") or existing.ts
-        else:
-            s.add(SlackRef(key=key, channel=result.get("channel") or "", ts=result.get("ts")))
-        s.flush()
-        # Wake what waited for this message (a thread reply, an update of it).
-        s.execute(update(OutboxMessage).where(col(OutboxMessage.waits_for) == key,
-                                              col(OutboxMessage.sent_at).is_(None))
-                  .values(waits_for=None, not_before=self.clock.now()))
-

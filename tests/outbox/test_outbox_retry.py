@@ -6,7 +6,7 @@ from urllib.error import URLError
 
 from bot.errors import PermanentFailure, TemporaryFailure
 from bot.gateway import SlackCallFailed
-from bot.outbox import MAX_BACKOFF, backoff, classify, did_not_happen
+from bot.outbox_record import MAX_BACKOFF, backoff, classify, did_not_happen
 
 
 def test_backoff_grows_is_jittered_and_never_exceeds_a_minute() -> None:
