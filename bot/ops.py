@@ -33,6 +33,8 @@ class Op(StrEnum):
 # A user is waiting for these (a form after a click, a reply only they see): they take the
 # fast lane, which never queues behind channel traffic.
 FAST = frozenset({Op.OPEN_VIEW, Op.EPHEMERAL})
+# Requests to systems other than Slack (executors, GitHub): the next step of a deploy waits on them.
+REMOTE_OPS = frozenset({Op.WEBHOOK, Op.GITHUB})
 
 
 def order_key(op: str, payload: dict[str, Any]) -> str | None:

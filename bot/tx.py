@@ -213,7 +213,8 @@ def _no_flush(session: Session, *_: Any) -> None:
 class Database:
     """Opens transactions, retries lost compare-and-set races, wakes the sender."""
 
-    def __init__(self, engine: Engine, clock: Clock, on_commit: Callable[[bool], None] | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock,
+                 on_commit: Callable[[bool, frozenset[str]], None] | None = None) -> None:
         self.engine = engine
         self.clock = clock
         self.on_commit = on_commit
@@ -232,8 +233,8 @@ class Database:
                 yield tx
                 tx.finish()
         if tx.queued and self.on_commit:
-            # Which lane to wake: a form or ephemeral reply (fast), or channel traffic.
-            self.on_commit(any(row["fast"] for row in tx._outbox))
+            # Which lane to wake (a form or ephemeral reply is fast), and what was queued.
+            self.on_commit(any(row["fast"] for row in tx._outbox), frozenset(row["op"] for row in tx._outbox))
 
     @contextmanager
     def _deferred(self, background: bool) -> Iterator[Tx]:

@@ -1,5 +1,6 @@
-"""A commit wakes the `warroom worker` processes of its host at once: what a web process queues
-goes out within milliseconds, not on the worker's next poll (every 0.25 s while idle)."""
+"""A commit that queues a request to an executor wakes the `warroom worker` processes of its host
+at once: the request goes out within milliseconds, not on the worker's next poll (every 0.25 s
+while idle)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.releases.requests import StartRelease
 from bot.wake import WakeListener, WakeSender, wake_dir
-from slackbox import RunningWorkspace, SandboxStore, start_workspace
-from tests.e2e.conftest import SECRET
-from tests.support import make_services
+from tests.e2e.executors import SECRET as DEPLOYER_SECRET
+from tests.e2e.executors import Deployer, write_policy
+from tests.support import make_services, who
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,39 +96,45 @@ def test_one_database_one_directory_whatever_the_spelling(tmp_path: Path, monkey
 
 
 @pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[RunningWorkspace]:
-    """The loopback Slack."""
-    ws = start_workspace(SandboxStore(str(tmp_path / "ws.db")), "", SECRET, host="127.0.0.1", port=0)
-    yield ws
-    ws.handle.stop()
+def deployer() -> Iterator[Deployer]:
+    """A loopback deployer that answers 202 at once."""
+    d = Deployer().start()
+    yield d
+    d.stop()
 
 
-def test_a_worker_sends_what_a_web_process_committed_without_waiting_for_its_poll(
-        database_url: str, workspace: RunningWorkspace) -> None:
-    api = workspace.handle.url + "/api/"
+def test_a_deploy_request_reaches_its_executor_without_waiting_for_the_workers_poll(
+        database_url: str, deployer: Deployer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEPLOYER_WEBHOOK_SECRET", DEPLOYER_SECRET)
+    policy = write_policy(tmp_path / "policy.yml", {"deployer": {"kind": "webhook", "url": deployer.url,
+                                                                 "secret_env": "DEPLOYER_WEBHOOK_SECRET"}},
+                          {"staging": "deployer"})
+    settings = {"WARROOM_CONFIG": policy, "WARROOM_PUBLIC_URL": "http://bot.invalid", "WARROOM_FREEZE_DAYS": ""}
+    web = make_services(database_url, **settings)  # wired as a web process is
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
-    env.update(DATABASE_URL=database_url, SLACK_API_URL=api, SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET=SECRET,
-               WARROOM_FREEZE_DAYS="", WARROOM_SLACK_CHANNEL_RATE="20")  # pacing is not what is measured
-    web = make_services(database_url, SLACK_API_URL=api)  # wired as a web process is
+    env.update(settings, DATABASE_URL=database_url, SLACK_API_URL="http://127.0.0.1:9/api/",
+               SLACK_BOT_TOKEN="xoxb-e2e", SLACK_SIGNING_SECRET="s")
     worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-    def post(i: int) -> float:
-        with web.db.transaction() as tx:
-            tx.send("post", channel="C0RELEASES", text=f"wake #{i}")
+    def promote(i: int) -> float:
+        version = f"v{i}.0.0"
+        web.releases.start(StartRelease.build(version=version, risk="low", channel_id="C0REL"), who("U0REQ"))
+        web.releases.promote(version, who("U0REQ"))  # dev -> staging: a request to the deployer
         t = time.monotonic()
-        workspace.workspace.wait_for(lambda: any(m["text"] == f"wake #{i}"
-                                                 for m in workspace.workspace.messages("C0RELEASES")),
-                                     timeout=30, interval=0.002, what=f"wake #{i}")
+        deadline = t + 30
+        while not any(r["body"]["release"]["version"] == version for r in deployer.accepted()):
+            assert time.monotonic() < deadline, f"the request for {version} never arrived"
+            time.sleep(0.002)
         return time.monotonic() - t
 
     try:
-        post(0)  # the worker is up
+        promote(0)  # the worker is up
         time.sleep(1.1)  # and the web side has seen its socket
         latencies = []
         for i in range(1, 21):
             time.sleep(random.uniform(0.3, 0.6))  # the worker idle, somewhere in its poll
-            latencies.append(post(i))
+            latencies.append(promote(i))
         # Left to its poll, three in four would take longer than this.
         assert statistics.quantiles(latencies, n=4)[2] < 0.12, sorted(latencies)
     finally:
