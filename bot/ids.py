@@ -8,10 +8,16 @@ user would not expect. So an id is 1 to 10 ASCII digits with a value from 1 to M
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from pydantic import Field
+
 from bot.errors import UsageError, WarroomError
 from bot.text import clip, escape
 
 MAX_ID = 2_147_483_647  # PostgreSQL integer
+# A row id in a payload model: a bigger number cannot name a row and would be a database error.
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
 _MAX_DIGITS = len(str(MAX_ID))
 
 

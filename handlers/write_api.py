@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute, Route
 
 from bot.errors import UsageError
 from bot.hooks.checks import CheckReport, report_now
+from bot.ids import RowId
 from bot.releases.requests import StartRelease
 from bot.services import Services
 from bot.tokens import Scope
@@ -28,7 +29,7 @@ class StartReleaseBody(BaseModel):
     type: Literal["major", "minor", "patch", "hotfix"] = "minor"
     risk: Literal["low", "medium", "high", "critical"] = "medium"
     severity: Literal["P0", "P1", "P2", "P3"] | None = None
-    incident_id: int | None = Field(default=None, ge=1)
+    incident_id: RowId | None = None
     summary: str = Field(default="", max_length=2000)
     breaking_changes: str = Field(default="", max_length=1000)
     rollback_plan: str = Field(default="", max_length=1000)

@@ -7,6 +7,7 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bot.errors import UsageError
+from bot.ids import RowId
 from bot.text import clip, escape
 from storage.vocab import ReleaseType, Risk, Severity
 
@@ -43,7 +44,7 @@ class StartRelease(BaseModel):
     type: ReleaseType = ReleaseType.MINOR
     risk: Risk = Risk.MEDIUM
     severity: Severity | None = None
-    incident_id: int | None = Field(default=None, ge=1)
+    incident_id: RowId | None = None
     summary: str = Field(default="", max_length=2000)
     breaking_changes: str = Field(default="", max_length=1000)
     rollback_plan: str = Field(default="", max_length=1000)

@@ -82,3 +82,14 @@ def test_a_burst_of_reports_is_one_or_two_announcement_updates(hooked: Stack) ->
     assert 1 <= len(updates) <= 3, len(updates)
     final = next(m for m in hooked.bot_messages(REL) if m["ts"] == msg["ts"])
     assert "coverage 99.9" in str(final["blocks"])
+
+
+def test_an_incident_id_no_row_can_have_is_refused_with_a_reason(hooked: Stack) -> None:
+    # Found by the schema fuzzer: 2**31 went to PostgreSQL as an integer, which answered 500.
+    assert hooked.runtime
+    ci = hooked.runtime.services.tokens.create("ci-pipeline", ["releases:write"])
+    body = {"version": "v9.2.0", "channel": REL, "risk": "low"}
+    for incident in (2**31, 0, -1):
+        bad = post(hooked, "/api/releases", ci, {**body, "incident_id": incident})
+        assert bad.status_code == 400 and "incident_id" in bad.json()["error"], bad.text
+    assert post(hooked, "/api/releases", ci, body).status_code == 201  # nothing of the refused ones was stored
