@@ -80,20 +80,27 @@ def _direct(conn: Connection, key: tuple[str, ...], make: Callable[[], Any],
         cursor.close()
 
 
-_unique: dict[tuple[str, str, str, tuple[str, ...]], Any] = {}
+_unique: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def unless_exists(dialect: str, table: Table, unique: tuple[str, ...]) -> Any:
+    """``INSERT ... ON CONFLICT (unique) DO NOTHING RETURNING id`` into ``table``, built once per dialect
+    (the values are given when it runs)."""
+    key = (dialect, table.name, unique)
+    statement = _unique.get(key)
+    if statement is None:
+        dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        statement = _unique[key] = (dialect_insert(table).on_conflict_do_nothing(index_elements=list(unique))
+                                    .returning(table.c.id))
+    return statement
 
 
 def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any], unique: str) -> int | None:
     """Insert one row and return its id, or None when a row with the same ``unique`` column value
     exists: one statement (``ON CONFLICT DO NOTHING ... RETURNING``) in place of a read, then a write."""
-    key = (conn.dialect.name, table.name, unique, tuple(values))
-    statement = _unique.get(key)
-    if statement is None:
-        dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-        statement = _unique[key] = (dialect_insert(table).on_conflict_do_nothing(index_elements=[unique])
-                                    .returning(table.c.id))
+    statement = unless_exists(conn.dialect.name, table, (unique,))
     if conn.dialect.name == "sqlite":
-        found = _direct(conn, ("unique", *key[1:3], *values), lambda: statement, [values])[1]
+        found = _direct(conn, ("unique", table.name, unique, *values), lambda: statement, [values])[1]
     else:
         found = conn.execute(statement, values).first()
     return int(found[0]) if found else None

@@ -13,13 +13,12 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.errors import Conflict
 from bot.tx import Database, Tx
+from storage.bulk import unless_exists
 from storage.db import is_postgres
 from storage.models import InboundEvent, table_of
 
@@ -41,19 +40,10 @@ class Inbox:
         self.db = db
         self.processors: dict[str, Processor] = {}
         self._followups: list[FollowUp] = []
-        self._insert: dict[str, Any] = {}
 
     def store(self, source: str, delivery_id: str, event: str, payload: dict[str, Any]) -> bool:
         """Insert the delivery unless it is stored already; True when it is new."""
-        dialect = self.db.engine.dialect.name
-        stmt = self._insert.get(dialect)
-        if stmt is None:
-            # Built once per dialect: the ack path skips SQLAlchemy's statement construction.
-            table = table_of(InboundEvent)
-            dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
-            stmt = self._insert[dialect] = dialect_insert(table).values(
-                {c: bindparam(c) for c in ("source", "delivery_id", "event", "payload", "attempts", "received_at")},
-            ).on_conflict_do_nothing(index_elements=["source", "delivery_id"]).returning(table.c.id)
+        stmt = unless_exists(self.db.engine.dialect.name, table_of(InboundEvent), ("source", "delivery_id"))
         # One statement, so one round trip on PostgreSQL. RETURNING, not rowcount: drivers
         # disagree on rowcount for a skipped conflict.
         return bool(self.db.write_one(stmt, {
