@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -91,6 +92,12 @@ class Executor:
             self.stage_at[(body["release"]["version"], body["stage"])] = done
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def command(text: str, i: int) -> str:
     """A signed-ready `/release` slash command body."""
     return urlencode({"token": "t", "team_id": "T0", "channel_id": "C0RELEASES", "channel_name": "releases",
@@ -156,6 +163,10 @@ def main() -> int:
                 refused.append(text[:80])
 
         print(f"promoting at {args.rate:g}/s for {args.duration:g} s ...", flush=True)
+        # Where the CPU goes, per promotion: does the load fit this machine's cores at all?
+        roles = {"web process": bot.pid, "worker": procs[-1].pid, "Slack stand-in": slack.pid,
+                 "load + executor": os.getpid()}
+        cpu0 = {role: cpu_seconds(pid) for role, pid in roles.items()}
         t0 = time.perf_counter()
         with ThreadPoolExecutor(max_workers=32) as pool:
             for i in range(total):
@@ -166,6 +177,7 @@ def main() -> int:
         deadline = time.monotonic() + 60
         while len(executor.stage_at) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.2)
+        cpu = {role: (cpu_seconds(pid) - cpu0[role]) * 1000 / max(1, len(sent)) for role, pid in roles.items()}
         time.sleep(1.0)  # anything sent twice would arrive now
         to_stage = [(executor.stage_at[k] - t) * 1000 for k, t in sent.items() if k in executor.stage_at]
         print(f"\ndelegated promotions, {args.rate:g}/s for {args.duration:g} s across {releases} releases "
@@ -179,6 +191,9 @@ def main() -> int:
         print(f"  stages reached           {len(executor.stage_at)} (callback errors: {errors or 'none'})")
         if to_stage:
             print(f"  request -> stage  median {statistics.median(to_stage):.1f} ms, p99 {pct(to_stage, 99):.1f} ms")
+        print("  CPU per promotion        " + ", ".join(f"{role} {ms:.1f} ms" for role, ms in cpu.items())
+              + f"; at {args.rate:g}/s that is {sum(cpu.values()) * args.rate / 1000:.1f} of this machine's "
+              f"{os.cpu_count()} cores, before PostgreSQL and the kernel's loopback")
         if executor.acks:
             print(f"  callback ack      p50 {statistics.median(executor.acks):.2f} ms, "
                   f"p99 {pct(executor.acks, 99):.2f} ms (target < 20 ms)")
