@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -60,10 +61,13 @@ class Stack:
         """The workspace's own state (messages, channels, API call log)."""
         return self.workspace.store
 
+    def slack_api_url(self) -> str:
+        """Where the bot's Web API client points: the workspace itself."""
+        return self.workspace.handle.url + "/api/"
+
     def start_bot(self) -> None:
         """Build and serve the bot (again, after stop_bot: a restart)."""
-        settings = load_settings(DATABASE_URL=self.database_url, SLACK_API_URL=self.workspace.handle.url + "/api/",
-                                 **self.env)
+        settings = load_settings(DATABASE_URL=self.database_url, SLACK_API_URL=self.slack_api_url(), **self.env)
         self.runtime = build_runtime(settings, self.clock)
         self.bot = serve_in_thread(self.runtime.asgi)
         self.ws.bot_events_url = self.bot.url + "/slack/events"
@@ -77,6 +81,11 @@ class Stack:
             self.bot = None
         if self.runtime:
             self.runtime.services.db.engine.dispose()
+
+    def close(self) -> None:
+        """Stop the bot and the workspace."""
+        self.stop_bot()
+        self.workspace.handle.stop()
 
     def api(self, path: str, token: str | None = API_TOKEN) -> httpx.Response:
         """GET the bot's JSON API."""
@@ -104,23 +113,30 @@ class Stack:
         return [m for m in self.ws.messages(channel) if m.get("bot_id")]
 
 
-@pytest.fixture
-def make_stack(database_url: str, tmp_path) -> Iterator[Callable[..., Stack]]:
-    """Start a workspace and the bot with extra environment settings."""
-    stacks: list[Stack] = []
+S = TypeVar("S", bound=Stack)
 
-    def make(**env: str) -> Stack:
+
+def stacks_of(kind: type[S], database_url: str, tmp_path: Path) -> Iterator[Callable[..., S]]:
+    """Make stacks of ``kind``, each with its own workspace and extra environment settings; close them after."""
+    stacks: list[S] = []
+
+    def make(**env: str) -> S:
         store = SandboxStore(str(tmp_path / f"workspace-{len(stacks)}.db"))
         workspace = start_workspace(store, "", SECRET, host="127.0.0.1", port=0)
-        stack = Stack(workspace=workspace, database_url=database_url, env={**BASE_ENV, **env})
+        stack = kind(workspace=workspace, database_url=database_url, env={**BASE_ENV, **env})
         stacks.append(stack)
         stack.start_bot()
         return stack
 
     yield make
     for stack in stacks:
-        stack.stop_bot()
-        stack.workspace.handle.stop()
+        stack.close()
+
+
+@pytest.fixture
+def make_stack(database_url: str, tmp_path: Path) -> Iterator[Callable[..., Stack]]:
+    """Start a workspace and the bot with extra environment settings."""
+    yield from stacks_of(Stack, database_url, tmp_path)
 
 
 @pytest.fixture

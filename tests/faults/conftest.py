@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 import httpx
@@ -21,10 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.app import build_runtime
-from bot.settings import load_settings
-from slackbox import SandboxStore, ServerHandle, serve_in_thread, start_workspace
-from tests.e2e.conftest import BASE_ENV, SECRET, Stack
+from slackbox import ServerHandle, serve_in_thread
+from tests.e2e.conftest import Stack, stacks_of
 
 
 @dataclass
@@ -103,35 +102,22 @@ class FaultStack(Stack):
             self.proxy.stop()
             self.proxy = None
 
-    def start_bot(self) -> None:
-        """Build and serve the bot, its Web API pointed at the proxy."""
+    def slack_api_url(self) -> str:
+        """The proxy (started first if it is not running)."""
         if self.proxy is None:
             self.start_proxy()
-        settings = load_settings(DATABASE_URL=self.database_url,
-                                 SLACK_API_URL=f"http://127.0.0.1:{self.proxy_port}/api/", **self.env)
-        self.runtime = build_runtime(settings, self.clock)
-        self.bot = serve_in_thread(self.runtime.asgi)
-        self.ws.bot_events_url = self.bot.url + "/slack/events"
+        return f"http://127.0.0.1:{self.proxy_port}/api/"
+
+    def close(self) -> None:
+        """Stop the bot, the workspace and the proxy."""
+        super().close()
+        self.stop_proxy()
 
 
 @pytest.fixture
-def make_fault_stack(database_url: str, tmp_path) -> Iterator[Callable[..., FaultStack]]:
+def make_fault_stack(database_url: str, tmp_path: Path) -> Iterator[Callable[..., FaultStack]]:
     """Start a workspace, the proxy and the bot with extra environment settings."""
-    stacks: list[FaultStack] = []
-
-    def make(**env: str) -> FaultStack:
-        store = SandboxStore(str(tmp_path / f"workspace-{len(stacks)}.db"))
-        workspace = start_workspace(store, "", SECRET, host="127.0.0.1", port=0)
-        stack = FaultStack(workspace=workspace, database_url=database_url, env={**BASE_ENV, **env})
-        stacks.append(stack)
-        stack.start_bot()
-        return stack
-
-    yield make
-    for stack in stacks:
-        stack.stop_bot()
-        stack.stop_proxy()
-        stack.workspace.handle.stop()
+    yield from stacks_of(FaultStack, database_url, tmp_path)
 
 
 def posted_texts(stack: Stack, channel: str) -> list[str]:
