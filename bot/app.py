@@ -321,7 +321,7 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
     register_jobs(due, services)
     services.outbox.start()
     folder = wake_dir(settings.database_url)
-    # Web processes of this host wake it when they commit rows, instead of waiting for its poll.
+    # Web processes of this host wake it when they commit a request to an executor or GitHub.
     listener = WakeListener(folder, services.outbox.kick) if folder else None
     if listener is not None:
         listener.start()

@@ -119,21 +119,20 @@ class Recorder:
 
     def _write(self, batch: list[Answer]) -> None:
         try:
+            with session_scope(self.engine, background=True) as s:
+                for answer in batch:
+                    self._apply(s, answer)
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0].failure = exc
+                return
+        for answer in batch:  # alone, so one bad row holds no other back
             try:
                 with session_scope(self.engine, background=True) as s:
-                    for answer in batch:
-                        self._apply(s, answer)
-            except Exception:
-                if len(batch) == 1:
-                    raise
-                for answer in batch:  # alone, so one bad row holds no other back
-                    try:
-                        with session_scope(self.engine, background=True) as s:
-                            self._apply(s, answer)
-                    except Exception as exc:
-                        answer.failure = exc
-        except Exception as exc:
-            batch[0].failure = exc
+                    self._apply(s, answer)
+            except Exception as exc:
+                answer.failure = exc
 
     def _apply(self, s: Session, answer: Answer) -> None:
         claim, result, error = answer.claim, answer.result, answer.error
