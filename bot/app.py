@@ -56,7 +56,7 @@ from bot.settings import Settings
 from bot.tokens import Tokens
 from bot.tx import Database
 from bot.vault import Vault
-from bot.wake import WakeListener, WakeSender, wake_dir
+from bot.wake import WakeSender, listen, wake_dir
 from handlers import api, deploy_hooks, hooks, slack_events
 from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
@@ -320,11 +320,8 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
     due = DueWork(settings.scheduler_tick)
     register_jobs(due, services)
     services.outbox.start()
-    folder = wake_dir(settings.database_url)
     # Web processes of this host wake it when they commit a request to an executor or GitHub.
-    listener = WakeListener(folder, services.outbox.kick) if folder else None
-    if listener is not None:
-        listener.start()
+    listener = listen(settings.database_url, services.outbox.kick)
     due.start()
     settle_heap()
     log.info("warroom worker %s running", services.outbox.worker_id)

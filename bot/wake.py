@@ -40,6 +40,21 @@ def wake_dir(database_url: str) -> Path | None:
     return Path(tempfile.gettempdir()) / f"warroom-wake-{digest}"
 
 
+def listen(database_url: str, on_wake: Callable[[bool], None]) -> WakeListener | None:
+    """A started listener for a worker of ``database_url``; None where there is nothing to listen
+    on (an in-memory database) or the socket cannot be made (the worker then relies on its poll)."""
+    folder = wake_dir(database_url)
+    if folder is None:
+        return None
+    try:
+        listener = WakeListener(folder, on_wake)
+    except OSError:
+        log.warning("cannot listen for wakes in %s; the worker finds new rows by polling", folder, exc_info=True)
+        return None
+    listener.start()
+    return listener
+
+
 class WakeListener:
     """A worker's socket: calls ``on_wake(fast)`` for each wake that arrives."""
 

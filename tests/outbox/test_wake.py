@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.releases.requests import StartRelease
-from bot.wake import WakeListener, WakeSender, wake_dir
+from bot.wake import WakeListener, WakeSender, listen, wake_dir
 from tests.e2e.executors import SECRET as DEPLOYER_SECRET
 from tests.e2e.executors import Deployer, write_policy
 from tests.support import make_services, who
@@ -141,3 +141,12 @@ def test_a_deploy_request_reaches_its_executor_without_waiting_for_the_workers_p
         worker.terminate()
         worker.wait(10)
         web.db.engine.dispose()
+
+
+def test_a_worker_that_cannot_make_its_socket_still_runs_on_its_poll(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")  # the wake directory cannot be created under a file
+    monkeypatch.setattr(tempfile, "tempdir", str(blocked))
+    assert listen("sqlite:///warroom.db", lambda fast: None) is None
+    assert listen("sqlite://", lambda fast: None) is None  # in memory: one process, nothing to wake
