@@ -1,11 +1,12 @@
-"""Wake the `warroom worker` processes of this host the moment a request commits outbox rows.
+"""Wake the `warroom worker` processes of this host the moment a web process commits a request to
+an executor or GitHub.
 
-A worker finds new rows by polling (every 0.25 s while idle), so without a wake a deploy
-request or an announcement a web process committed waits on average 125 ms before it goes
-out. Each worker binds a Unix datagram socket in a directory named after the database; a web
-process sends one byte to each socket there after every commit that queued rows. A wake that
-is lost (no worker yet, a full buffer, a replica on another host) costs only that delay: the
-poll still finds the rows.
+A worker finds new rows by polling (every 0.25 s while idle), so without a wake a deploy request
+waits on average 125 ms before it goes out. Each worker binds a Unix datagram socket in a
+directory named after the database; a web process sends one byte to each socket there after a
+commit that queued such a request (bot.app decides which commits; Slack messages wait for the
+poll, which gathers them into one pass). A wake that is lost (no worker yet, a full buffer, a
+replica on another host) costs only that delay: the poll still finds the rows.
 """
 
 from __future__ import annotations
