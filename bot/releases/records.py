@@ -8,6 +8,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, func, select
 
 from bot.ops import Op
@@ -55,11 +56,17 @@ def previous_version(s: Session, service: str, environment: str, version: str) -
     there before ``version`` was, so rolling back an older release never brings back a later one."""
     same = (Deployment.service == service, Deployment.environment == environment, Deployment.result == "success",
             Deployment.kind != "rollback")
-    shipped = s.exec(select(func.max(Deployment.finished_at)).where(*same, Deployment.version == version)).first()
-    query = select(Deployment.version).where(*same, Deployment.version != version)
-    if shipped is not None:
-        query = query.where(col(Deployment.finished_at) < shipped)
+    # One statement (a promotion runs this on its way to the executor): when ``version`` never
+    # shipped there, the bound is NULL and every earlier success counts.
+    shipped = select(func.max(Deployment.finished_at)).where(*same, Deployment.version == version).scalar_subquery()
+    query = (select(Deployment.version).where(*same, Deployment.version != version)
+             .where(or_(shipped.is_(None), col(Deployment.finished_at) < shipped)))
     return s.exec(query.order_by(col(Deployment.finished_at).desc(), col(Deployment.id).desc()).limit(1)).first()
+
+
+def pending_of(deployments: list[Deployment]) -> Deployment | None:
+    """The latest deployment still waiting for its executor among ``deployments`` (oldest first)."""
+    return next((d for d in reversed(deployments) if d.state in PENDING), None)
 
 
 def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fields: Any) -> Deployment:

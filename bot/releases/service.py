@@ -17,7 +17,7 @@ from bot.releases import delivery, gates, records, tasks, view
 from bot.releases.render import Section
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
-from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, approvals_of, load
+from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
@@ -140,7 +140,9 @@ class ReleaseService:
         """Move to the next stage when its gates allow; the last stage completes the release."""
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
-            release = self._find(tx.session, version)
+            # Each list is read once here and reused by the view: on PostgreSQL a promotion's
+            # cost is mostly its round trips.
+            release, approved = self._find_with_approvals(tx.session, version)
             if expected_stage and release.stage != expected_stage:
                 raise InvalidTransition(f"Release {release.version} is at {release.stage} already; "
                                         "nothing was changed.")
@@ -149,12 +151,12 @@ class ReleaseService:
                 raise InvalidTransition(f"Release {release.version} is at the last stage already.")
             final = self.policy.next_stage(target.name) is None
             next_status(release.version, release.status, "complete" if final else "promote")
-            waiting = records.pending(tx.session, release.id or 0)
+            deployments = records.of_release(tx.session, release.id or 0)
+            waiting = records.pending_of(deployments)
             if waiting is not None:
                 raise InvalidTransition(f"Release {release.version} is waiting for *{waiting.executor}* to report "
                                         f"on {waiting.environment}; the stage changes when it does.")
-            approvals = len(approvals_of(tx.session, release))
-            why = (gates.blocked_by(self.policy, release, target, approvals, tx.now)
+            why = (gates.blocked_by(self.policy, release, target, len(approved), tx.now)
                    or tasks.blocking(tx.session, self.policy, release, target))
             for gate in self.gates:  # checks, alerts, bake time
                 why = why or gate(tx, release, target)
@@ -163,7 +165,7 @@ class ReleaseService:
             if target.executor is None:
                 records.record_manual(tx, self.policy, release, target, origin)
                 delivery.move(self, tx, release, target, origin)
-                return self._view(tx.session, release)
+                return load(tx.session, release, self.policy, approvals=approved)
             # Bump the row so concurrent clicks serialise: only one request per stage.
             tx.save(release, updated_at=tx.now)
             deployment = records.request(tx, self.policy, release, target, origin)
@@ -173,7 +175,7 @@ class ReleaseService:
             self.announce(tx, release, f":hourglass_flowing_sand: Deploying to *{target.label}*: requested from "
                                        f"*{target.executor}* by {mention(origin.user)}. The stage changes when "
                                        "it reports success.")
-            return self._view(tx.session, release)
+            return load(tx.session, release, self.policy, approvals=approved, deployments=[*deployments, deployment])
         return self.db.run(work)
 
     def approve(self, version: str, origin: Origin) -> ReleaseView:
@@ -182,10 +184,7 @@ class ReleaseService:
 
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
-            found = view.with_approvals(tx.session, checked := check_version(version))
-            if found is None:
-                raise _no_release(checked)
-            release, approvals = found
+            release, approvals = self._find_with_approvals(tx.session, version)
             self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
@@ -361,6 +360,13 @@ class ReleaseService:
         if release is None:
             raise _no_release(version)
         return release
+
+    def _find_with_approvals(self, s: Session, version: str) -> tuple[Release, list[Approval]]:
+        checked = check_version(version)
+        found = view.with_approvals(s, checked)
+        if found is None:
+            raise _no_release(checked)
+        return found
 
     def _view(self, s: Session, release: Release) -> ReleaseView:
         return load(s, release, self.policy)

@@ -30,7 +30,7 @@ class ReleaseView:
     @property
     def pending(self) -> Deployment | None:
         """The deployment still waiting for its executor, if any."""
-        return next((d for d in reversed(self.deployments) if d.state in records.PENDING), None)
+        return records.pending_of(self.deployments)
 
 
 # Built once: constructing a statement and its cache key on every request cost more than running it
@@ -72,10 +72,14 @@ def tasks_of(s: Session, release_id: int) -> list[ReleaseTask]:
                        .order_by(col(ReleaseTask.id))).all())
 
 
-def load(s: Session, release: Release, policy: Policy) -> ReleaseView:
-    """Read the approvals, deployments and tasks of ``release``."""
-    return ReleaseView(release, approvals_of(s, release), approvals_needed(policy, release.risk),
-                       records.of_release(s, release.id or 0), tasks_of(s, release.id or 0))
+def load(s: Session, release: Release, policy: Policy, *, approvals: list[Approval] | None = None,
+         deployments: list[Deployment] | None = None) -> ReleaseView:
+    """Read the approvals, deployments and tasks of ``release``; lists the transaction read already (and
+    did not change since) are passed in instead of read again."""
+    return ReleaseView(release, approvals_of(s, release) if approvals is None else approvals,
+                       approvals_needed(policy, release.risk),
+                       records.of_release(s, release.id or 0) if deployments is None else deployments,
+                       tasks_of(s, release.id or 0))
 
 
 def announcement_key(release_id: int | None) -> str:

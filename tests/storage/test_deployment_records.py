@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, col, select
 
 from bot.app import build_services
+from bot.releases import records
 from bot.releases.requests import StartRelease
 from bot.settings import load_settings
 from bot.tx import Origin
@@ -44,3 +45,28 @@ def test_manual_promotions_and_rollback_are_recorded(database_url: str) -> None:
         assert d.started_at == d.finished_at and d.finished_at is not None
         assert d.finished_at - d.requested_at < timedelta(seconds=1)
     assert [(c.deployment_id, c.sha, c.committed_at) for c in commits] == [(rows[0].id, SHA, committed)]
+
+
+def test_previous_version_is_what_ran_before_never_a_later_one(database_url: str) -> None:
+    services = build_services(load_settings(DATABASE_URL=database_url, WARROOM_FREEZE_DAYS=""))
+    t0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+    def shipped(version: str, minutes: int, *, result: str = "success", kind: str = "planned",
+                environment: str = "staging", service: str = "shop") -> Deployment:
+        at = t0 + timedelta(minutes=minutes)
+        return Deployment(service=service, environment=environment, version=version, kind=kind, state="succeeded",
+                          result=result, requested_by="U0REQ", requested_at=at, finished_at=at, created_at=at,
+                          updated_at=at)
+
+    with Session(services.db.engine) as s:
+        s.add_all([shipped("v1", 0), shipped("v2", 10), shipped("v3", 20, result="failure"),
+                   shipped("v1", 25, kind="rollback"), shipped("v9", 30, environment="production"),
+                   shipped("v8", 35, service="other"), shipped("v4", 40)])
+        s.commit()
+        # Never shipped to staging: the latest success there, whatever came later elsewhere.
+        assert records.previous_version(s, "shop", "staging", "v5") == "v4"
+        # Rolling back v2 brings back v1, not v4 (deployed after v2) nor the failed v3.
+        assert records.previous_version(s, "shop", "staging", "v2") == "v1"
+        assert records.previous_version(s, "shop", "staging", "v1") is None
+        assert records.previous_version(s, "shop", "production", "v10") == "v9"
+        assert records.previous_version(s, "nobody", "staging", "v1") is None
