@@ -49,6 +49,17 @@ def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
 _compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
 
 
+def _converters(compiled: Any, conn: Connection) -> dict[str, Callable[[Any], Any]]:
+    # The conversion Core applies to each bound value (a UTC datetime to SQLite's text, JSON to its
+    # string), found through the public type API: the same processors Core caches for itself.
+    out = {}
+    for name, bind in compiled.binds.items():
+        process = bind.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+        if process is not None:
+            out[name] = process
+    return out
+
+
 def _direct(conn: Connection, key: tuple[str, ...], make: Callable[[], Any],
             rows: list[dict[str, Any]]) -> tuple[int, Any]:
     """Run ``make()``'s statement once per row on the driver's connection (SQLite), in the transaction
@@ -60,8 +71,7 @@ def _direct(conn: Connection, key: tuple[str, ...], make: Callable[[], Any],
     found = _compiled.get(key)
     if found is None:
         compiled = make().compile(dialect=conn.dialect, column_keys=list(rows[0]))
-        found = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()),
-                                  dict(compiled._bind_processors))  # noqa: SLF001 - the conversions Core applies
+        found = _compiled[key] = (compiled.string, tuple(compiled.positiontup or ()), _converters(compiled, conn))
     sql, order, convert = found
     params = [tuple(convert[n](row[n]) if n in convert else row[n] for n in order) for row in rows]
     dbapi = conn.dialect.loaded_dbapi
