@@ -25,7 +25,16 @@ from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
 from bot.outbox_port import ref as ref  # re-exported: workflow code names placeholders with bot.tx.ref
-from storage.bulk import Stale, Update, compare_and_set, insert_all, insert_rows, insert_unless_exists, write_all
+from storage.bulk import (
+    Stale,
+    Update,
+    compare_and_set,
+    insert_all,
+    insert_returning_id,
+    insert_rows,
+    insert_unless_exists,
+    write_all,
+)
 from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
@@ -136,10 +145,23 @@ class Tx:
         new_id = insert_unless_exists(self.session.connection(), table, values, unique)
         if new_id is None:
             return False
+        self._adopt(row, new_id)
+        return True
+
+    def add(self, row: SQLModel) -> None:
+        """Insert ``row`` now and give it its id; it then joins the session as ``insert_new``'s rows do.
+
+        A Core insert with ``RETURNING``: the ORM's flush of one new row cost more than the statement.
+        """
+        if self.deferred:
+            raise NeedsTransaction("add")
+        table = table_of(type(row))
+        self._adopt(row, insert_returning_id(self.session.connection(), table, _set_columns(table, row)))
+
+    def _adopt(self, row: SQLModel, new_id: int) -> None:
         set_committed_value(row, "id", new_id)
         make_transient_to_detached(row)
         self.session.add(row)
-        return True
 
     def save(self, row: SQLModel, **changes: Any) -> None:
         """Compare-and-set: apply ``changes`` only if nobody bumped ``row_version`` meanwhile."""

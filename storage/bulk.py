@@ -116,6 +116,22 @@ def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any],
     return int(found[0]) if found else None
 
 
+_returning: dict[str, Any] = {}
+
+
+def insert_returning_id(conn: Connection, table: Table, values: dict[str, Any]) -> int:
+    """Insert one row and return its id (one statement, built once per table)."""
+    statement = _returning.get(table.name)
+    if statement is None:
+        statement = _returning[table.name] = insert(table).returning(table.c.id)
+    if conn.dialect.name == "sqlite":
+        found = _direct(conn, ("returning", table.name, *values), lambda: statement, [values])[1]
+    else:
+        found = conn.execute(statement, values).first()
+    assert found is not None  # an INSERT ... RETURNING that did not fail returns its row
+    return int(found[0])
+
+
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert rows that share their keys (on SQLite straight through the driver, see ``_direct``)."""
     if conn.dialect.name == "sqlite" and _uniform([(table, rows)]):

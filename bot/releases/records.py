@@ -73,8 +73,7 @@ def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fi
     row = Deployment(release_id=release.id, service=fields.pop("service"), environment=stage.name,
                      version=fields.pop("version", release.version), kind=kind, requested_by=origin.user[:64],
                      requested_at=tx.now, created_at=tx.now, updated_at=tx.now, **fields)
-    tx.session.add(row)
-    tx.session.flush()
+    tx.add(row)
     if release.sha and kind != "rollback":
         commit = tx.session.get(CommitRecord, release.sha)
         if commit is not None:
