@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from bot import blocks as bk
+from bot.errors import InvalidTransition
 from bot.policy import Policy, Stage
 from bot.releases import records
 from bot.releases.state import ACTIVE, COMPLETED, describe, next_status
@@ -178,3 +179,38 @@ def begin_at(releases: Releases, tx: Tx, release: Release, stage: Stage, origin:
              to_state=release.stage, deployment_id=deployment.id, executor=stage.executor, stage=stage.name)
     releases.announce(tx, release, f":hourglass_flowing_sand: Hotfix: deploying straight to *{stage.label}*, "
                                    f"requested from *{stage.executor}*. The stage changes when it reports success.")
+
+
+def roll_back(svc: Releases, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str, *,
+              automatic: bool) -> None:
+    """Roll back a release at a stage without an executor: recorded as done at once."""
+    before = release.status
+    status = next_status(release.version, release.status, "rollback")
+    service = records.service_of(release, svc.policy)
+    records.record_manual(tx, svc.policy, release, stage, origin, kind="rollback", rolls_back=release.version,
+                          version=records.previous_version(tx.session, service, stage.name, release.version),
+                          automatic=automatic, description=reason)
+    tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
+            finished_at=tx.now, updated_at=tx.now)
+    tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
+             reason=reason, automatic=automatic)
+    who = "warroom (automatic)" if automatic else mention(origin.user)
+    tx.slack.post(release.channel_id, f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}")
+    svc.emit(tx, release, "rollback", origin)
+    svc.announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
+
+
+def request_rollback(svc: Releases, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str, *,
+                     automatic: bool) -> None:
+    """Ask the stage's executor to roll back; the release is rolled back when it reports success."""
+    waiting = records.pending(tx.session, release.id or 0)
+    if waiting is not None and waiting.kind == "rollback":
+        raise InvalidTransition(f"A rollback of {release.version} is waiting for *{waiting.executor}* already.")
+    tx.save(release, rollback_reason=reason, rolled_back_by=origin.user, updated_at=tx.now)
+    deployment = records.request(tx, svc.policy, release, stage, origin, kind="rollback", automatic=automatic)
+    tx.audit(origin, "release", release.id or 0, "rollback_requested", from_state=release.status,
+             to_state=release.status, reason=reason, deployment_id=deployment.id, executor=stage.executor,
+             automatic=automatic)
+    who = "warroom (automatic)" if automatic else mention(origin.user)
+    svc.announce(tx, release, f":rewind: Rollback in *{stage.label}* requested from *{stage.executor}* by "
+                              f"{who}: {escape(reason)}. It is rolled back when the executor reports success.")

@@ -243,25 +243,12 @@ class ReleaseService:
             release = self._find(tx.session, version)
             if not approver:
                 raise PermissionDenied("Only an approver may roll back a release.")
-            before = release.status
-            status = next_status(release.version, release.status, "rollback")
+            next_status(release.version, release.status, "rollback")
             stage = self.policy.stage(release.stage)
             if stage.executor:
-                self._request_rollback(tx, release, stage, origin, reason, automatic)
-                return self._view(tx.session, release)
-            service = records.service_of(release, self.policy)
-            records.record_manual(tx, self.policy, release, stage, origin, kind="rollback", rolls_back=release.version,
-                                  version=records.previous_version(tx.session, service, stage.name, release.version),
-                                  automatic=automatic, description=reason)
-            tx.save(release, status=status, rollback_reason=reason, rolled_back_by=origin.user,
-                    finished_at=tx.now, updated_at=tx.now)
-            tx.audit(origin, "release", release.id or 0, "rollback", from_state=before, to_state=status,
-                     reason=reason, automatic=automatic)
-            who = "warroom (automatic)" if automatic else mention(origin.user)
-            text = f":rewind: Release {release.version} was rolled back by {who}: {escape(reason)}"
-            tx.slack.post(release.channel_id, text)
-            self.emit(tx, release, "rollback", origin)
-            self.announce(tx, release, f"Rolled back by {who}. Reason: {escape(reason)}")
+                delivery.request_rollback(self, tx, release, stage, origin, reason, automatic=automatic)
+            else:
+                delivery.roll_back(self, tx, release, stage, origin, reason, automatic=automatic)
             return self._view(tx.session, release)
         return self.db.run(work)
 
@@ -329,20 +316,6 @@ class ReleaseService:
                 self._check_approver(release, origin.user, approver, action)
             next_status(release.version, release.status, verbs[action])
             return self._view(s, release)
-
-    def _request_rollback(self, tx: Tx, release: Release, stage: Stage, origin: Origin, reason: str,
-                          automatic: bool) -> None:
-        waiting = records.pending(tx.session, release.id or 0)
-        if waiting is not None and waiting.kind == "rollback":
-            raise InvalidTransition(f"A rollback of {release.version} is waiting for *{waiting.executor}* already.")
-        tx.save(release, rollback_reason=reason, rolled_back_by=origin.user, updated_at=tx.now)
-        deployment = records.request(tx, self.policy, release, stage, origin, kind="rollback", automatic=automatic)
-        tx.audit(origin, "release", release.id or 0, "rollback_requested", from_state=release.status,
-                 to_state=release.status, reason=reason, deployment_id=deployment.id, executor=stage.executor,
-                 automatic=automatic)
-        who = "warroom (automatic)" if automatic else mention(origin.user)
-        self.announce(tx, release, f":rewind: Rollback in *{stage.label}* requested from *{stage.executor}* by "
-                                   f"{who}: {escape(reason)}. It is rolled back when the executor reports success.")
 
     # --- helpers -----------------------------------------------------------------------
     def find(self, s: Session, version: str) -> Release:
