@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from bot.errors import DeploymentFinished, InvalidTransition, NotFound, PermissionDenied, Unauthorized, UsageError
@@ -26,6 +27,11 @@ DUE_BATCH = 100
 def executor_origin(d: Deployment, source: str = "hook:deployment") -> Origin:
     """Who a report comes from: the executor itself."""
     return Origin(user=f"executor:{d.executor or 'unknown'}"[:32], source=source)
+
+
+# A deployment and its release in one statement, built once: an executor's callback reads both.
+_WITH_RELEASE = (select(Deployment, Release).outerjoin(Release, col(Release.id) == col(Deployment.release_id))
+                 .where(Deployment.id == bindparam("id")))
 
 
 class DeploymentService:
@@ -94,14 +100,14 @@ class DeploymentService:
     def _report(self, deployment_id: int, state: str, url: str | None, description: str | None,
                 admit: Callable[[Deployment | None], Origin]) -> Deployment:
         def work(tx: Tx) -> Deployment:
-            d = tx.session.get(Deployment, deployment_id)
+            found = tx.session.exec(_WITH_RELEASE, params={"id": deployment_id}).first()
+            d, release = found if found else (None, None)
             origin = admit(d)
             assert d is not None
             if d.state == state:
                 return d  # the same report again: one effect
             if d.state in records.FINISHED:
                 raise DeploymentFinished(f"deployment {deployment_id} is {d.state} already", state=d.state)
-            release = tx.session.get(Release, d.release_id) if d.release_id else None
             changes: dict[str, Any] = {"state": state, "updated_at": tx.now}
             if url:
                 changes["url"] = url
