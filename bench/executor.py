@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ack_latency import drop_schema, pct, pg_schema, signed  # noqa: E402
+from ack_latency import cpu_seconds, drop_schema, pct, pg_schema, signed  # noqa: E402
 from ack_latency import start as start_server  # noqa: E402
 
 from slackbox.serve import serve_in_thread  # noqa: E402
@@ -90,12 +90,6 @@ class Executor:
                 return
             self.acks.append((done - t) * 1000)
             self.stage_at[(body["release"]["version"], body["stage"])] = done
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def command(text: str, i: int) -> str:
