@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import hmac
 import logging
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -64,25 +63,25 @@ class DeploymentService:
     # --- reports -----------------------------------------------------------------------
     def callback(self, deployment_id: int, token: str, body: dict[str, Any]) -> Deployment:
         """An executor's callback: check its token (valid for this deployment only), then report."""
+        # A plain read, before any write transaction: a caller without the token never takes
+        # SQLite's writer gate, which the acks of real requests queue on.
+        with self.db.read() as s:
+            row = s.get(Deployment, deployment_id)
+        expected = row.callback_token_hash if row else None
+        # Compared in constant time; an unknown deployment looks the same as a wrong token.
+        if not token or not expected or not hmac.compare_digest(records.token_hash(token), expected):
+            raise Unauthorized("missing or wrong callback token for this deployment")
+        assert row is not None
         state = body.get("state")
         url, description = body.get("url"), body.get("description")
-
-        def admit(row: Deployment | None) -> Origin:
-            # Checked on the row the report then changes: one read where a separate check took two.
-            # Compared in constant time; an unknown deployment looks the same as a wrong token.
-            expected = row.callback_token_hash if row else None
-            if not token or not expected or not hmac.compare_digest(records.token_hash(token), expected):
-                raise Unauthorized("missing or wrong callback token for this deployment")
-            assert row is not None
-            if state not in records.REPORTS:
-                raise UsageError(f"state must be one of {', '.join(records.REPORTS)}")
-            if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))
-                                    or len(url) > 2000):
-                raise UsageError("url must be an http(s) URL of at most 2,000 characters")
-            if description is not None and (not isinstance(description, str) or len(description) > 1000):
-                raise UsageError("description must be text of at most 1,000 characters")
-            return executor_origin(row)
-        return self._report(deployment_id, str(state), url, description, admit)
+        if state not in records.REPORTS:
+            raise UsageError(f"state must be one of {', '.join(records.REPORTS)}")
+        if url is not None and (not isinstance(url, str) or not url.startswith(("http://", "https://"))
+                                or len(url) > 2000):
+            raise UsageError("url must be an http(s) URL of at most 2,000 characters")
+        if description is not None and (not isinstance(description, str) or len(description) > 1000):
+            raise UsageError("description must be text of at most 1,000 characters")
+        return self.report(deployment_id, state, url=url, description=description, origin=executor_origin(row))
 
     def report(self, deployment_id: int, state: str, *, url: str | None = None, description: str | None = None,
                origin: Origin) -> Deployment:
@@ -91,19 +90,11 @@ class DeploymentService:
         if state not in records.REPORTS:
             raise UsageError(f"state must be one of {', '.join(records.REPORTS)}")
 
-        def admit(row: Deployment | None) -> Origin:
-            if row is None:
-                raise NotFound(f"There is no deployment {deployment_id}.")
-            return origin
-        return self._report(deployment_id, state, url, description, admit)
-
-    def _report(self, deployment_id: int, state: str, url: str | None, description: str | None,
-                admit: Callable[[Deployment | None], Origin]) -> Deployment:
         def work(tx: Tx) -> Deployment:
             found = tx.session.exec(_WITH_RELEASE, params={"id": deployment_id}).first()
-            d, release = found if found else (None, None)
-            origin = admit(d)
-            assert d is not None
+            if found is None:
+                raise NotFound(f"There is no deployment {deployment_id}.")
+            d, release = found
             if d.state == state:
                 return d  # the same report again: one effect
             if d.state in records.FINISHED:
