@@ -109,11 +109,15 @@ def insert_unless_exists(conn: Connection, table: Table, values: dict[str, Any],
     """Insert one row and return its id, or None when a row with the same ``unique`` column value
     exists: one statement (``ON CONFLICT DO NOTHING ... RETURNING``) in place of a read, then a write."""
     statement = unless_exists(conn.dialect.name, table, (unique,))
-    if conn.dialect.name == "sqlite":
-        found = _direct(conn, ("unique", table.name, unique, *values), lambda: statement, [values])[1]
-    else:
-        found = conn.execute(statement, values).first()
+    found = _first_row(conn, ("unique", table.name, unique, *values), statement, values)
     return int(found[0]) if found else None
+
+
+def _first_row(conn: Connection, key: tuple[str, ...], statement: Any, values: dict[str, Any]) -> Any:
+    # One row written by ``statement`` and what its RETURNING gave (SQLite: straight to the driver).
+    if conn.dialect.name == "sqlite":
+        return _direct(conn, key, lambda: statement, [values])[1]
+    return conn.execute(statement, values).first()
 
 
 _returning: dict[str, Any] = {}
@@ -124,10 +128,7 @@ def insert_returning_id(conn: Connection, table: Table, values: dict[str, Any]) 
     statement = _returning.get(table.name)
     if statement is None:
         statement = _returning[table.name] = insert(table).returning(table.c.id)
-    if conn.dialect.name == "sqlite":
-        found = _direct(conn, ("returning", table.name, *values), lambda: statement, [values])[1]
-    else:
-        found = conn.execute(statement, values).first()
+    found = _first_row(conn, ("returning", table.name, *values), statement, values)
     assert found is not None  # an INSERT ... RETURNING that did not fail returns its row
     return int(found[0])
 
