@@ -68,7 +68,8 @@ LOCAL_SIGNING_SECRET = "local-sandbox-signing-secret"  # noqa: S105
 LOCAL_BOT_TOKEN = "xoxb-local-sandbox"  # noqa: S105
 
 
-def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True) -> Services:
+def build_services(settings: Settings, clock: Clock | None = None, *, migrate: bool = True,
+                   wake_workers: bool = True) -> Services:
     """Wire storage, the Slack gateway, the outbox and the workflows, and connect their hooks."""
     clock = clock or Clock()
     engine = make_engine(settings.database_url, timeout=settings.db_timeout)
@@ -81,7 +82,8 @@ def build_services(settings: Settings, clock: Clock | None = None, *, migrate: b
     pacer = SharedPacer(Bucket(settings.channel_rate, settings.channel_burst),
                         Bucket(settings.workspace_rate, settings.workspace_burst))
     outbox = OutboxSender(engine, gateway, clock, pacer=pacer, give_up=settings.outbox_give_up)
-    directory_of_workers = wake_dir(settings.database_url)
+    # A worker's own commits kick its own sender (outbox.kick): it wakes no socket, its own included.
+    directory_of_workers = wake_dir(settings.database_url) if wake_workers else None
     wake = WakeSender(directory_of_workers) if directory_of_workers else None
 
     def committed(fast: bool, ops: frozenset[str]) -> None:
@@ -316,7 +318,7 @@ def run_worker(settings: Settings, stop: threading.Event, clock: Clock | None = 
                ready: Callable[[], None] | None = None) -> None:
     """Deliver the outbox and run due work until ``stop`` is set, then drain (`warroom worker`);
     ``ready`` is called once it is running."""
-    services = build_services(settings, clock)
+    services = build_services(settings, clock, wake_workers=False)
     due = DueWork(settings.scheduler_tick)
     register_jobs(due, services)
     services.outbox.start()
