@@ -221,7 +221,7 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
     statement = _writes.get(shapes)
     if statement is None:
         statement = _writes[shapes] = _cas_statement(conn, updates, present)
-    params = {f"upd{i}": json.dumps([{"id": row_id, "_seen": seen, **_plain(table, changes)}])
+    params = {f"upd{i}": json.dumps({"id": row_id, "_seen": seen, **_plain(table, changes)})
               for i, (table, row_id, seen, changes) in enumerate(updates)}
     params |= {f"rows{i}": json.dumps([_plain(table, row) for row in rows]) for i, (table, rows) in enumerate(present)}
     try:
@@ -242,8 +242,11 @@ def _cas_statement(conn: Connection, updates: Sequence[Update], present: Sequenc
     ctes = []
     for i, (table, _, _, changes) in enumerate(updates):
         sets = ", ".join(f"{quote(c)} = r.{quote(c)}" for c in changes)
+        # json_to_record: one row, and the planner knows it, so the row is found by its primary key.
+        # json_to_recordset is estimated at 100 rows, which made this a hash join over a sequential
+        # scan of the whole table (0.4 ms at 2,000 releases, growing with every release).
         ctes.append(f"u{i} AS (UPDATE {quote(table.name)} AS t SET {sets} "
-                    f"FROM json_to_recordset(CAST(:upd{i} AS json)) AS r(id INTEGER, _seen INTEGER, "
+                    f"FROM json_to_record(CAST(:upd{i} AS json)) AS r(id INTEGER, _seen INTEGER, "
                     f"{_record(conn, table, list(changes))}) "
                     "WHERE t.id = r.id AND t.row_version = r._seen RETURNING 1)")
     # Every update must have found its row as read; the inserts wait for that answer (a CTE's

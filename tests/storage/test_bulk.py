@@ -110,3 +110,31 @@ def test_a_batch_with_one_stale_row_writes_nothing(database_url: str) -> None:
         assert conn.execute(select(table_of(AuditEntry))).all() == []
         assert conn.execute(select(table_of(ProcessedRequest))).all() == []
     engine.dispose()
+
+
+def test_a_batch_finds_its_rows_by_key_not_by_reading_the_table(postgres_url: str) -> None:
+    """PostgreSQL: the compare-and-set reads the one row it updates, whatever the table's size (a
+    plan that scanned every release made each approval slower with every release ever started)."""
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    table, now = table_of(Release), datetime.now(UTC)
+    with session_scope(engine) as s:
+        s.connection().execute(table.insert(), [
+            {"version": f"v{i}", "type": "minor", "risk": "low", "status": "active", "stage": "dev",
+             "requested_by": "U1", "channel_id": "C1", "checklist": {}, "created_at": now, "updated_at": now}
+            for i in range(2000)])
+    with engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE release")
+        wanted = conn.execute(select(table.c.id).where(table.c.version == "v1234")).scalar_one()
+    # The backend's not yet reported counts (pg_stat_xact_*) include its earlier statements: compare.
+    scans = ("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'release' "
+             "AND schemaname = current_schema()")
+    with session_scope(engine) as s:
+        conn = s.connection()
+        before = conn.exec_driver_sql(scans).scalar_one()
+        write_all(conn, [(table, wanted, 1, {"stage": "staging", "row_version": 2})], _rows(now, "trig-5"))  # type: ignore[arg-type]
+        assert conn.exec_driver_sql(scans).scalar_one() == before
+    with engine.connect() as conn:
+        assert conn.execute(select(table.c.stage).where(table.c.id == wanted)).scalar_one() == "staging"
+        assert conn.execute(select(table.c.id).where(table.c.stage == "staging")).scalars().all() == [wanted]
+    engine.dispose()
