@@ -165,10 +165,15 @@ class OutboxSender:
         if not held:
             return
         now = self.clock.now()
+        # PostgreSQL: rows locked by a transaction writing their outcome are skipped, not waited for
+        # (they need no lease any more). Waiting deadlocked with an outcome batch that locked the
+        # same rows in another order, and the losing heartbeat left leases to run out.
+        mine = (select(col(OutboxMessage.id)).where(
+            col(OutboxMessage.id).in_(held), col(OutboxMessage.claimed_by) == self.worker_id,
+            col(OutboxMessage.sent_at).is_(None)).order_by(col(OutboxMessage.id)).with_for_update(skip_locked=True))
         with session_scope(self.engine, background=True) as s:
-            s.execute(update(OutboxMessage).where(
-                col(OutboxMessage.id).in_(held), col(OutboxMessage.claimed_by) == self.worker_id,
-                col(OutboxMessage.sent_at).is_(None)).values(claimed_until=now + LEASE))
+            s.execute(update(OutboxMessage).where(col(OutboxMessage.id).in_(mine))
+                      .values(claimed_until=now + LEASE))
 
     def _loop(self, lane: str) -> None:
         next_sweep = time.monotonic() + SWEEP_EVERY
