@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, false, func, literal, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, func, literal, or_, select, update
 
 from bot.pacing import SharedPacer
 from storage.db import session_scope
@@ -73,65 +73,31 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
 
 def _free(t: Any, now: datetime) -> Any:
     """Unsent, not failed, and leased to nobody (or the lease ran out)."""
-    return and_(_pending(t), or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
+    return and_(t.c.sent_at.is_(None), t.c.failed == False,  # noqa: E712
+                or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
 
 
 def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
     t = table_of(OutboxMessage)
-    in_order = ~_held_back(t, now)
-    if postgres:
-        # Rows of a key whose head waits are left out by one lookup in a hashed set, before the
-        # costlier test of what precedes each row (see _waiting_keys). Not on SQLite, whose plan
-        # for the walk built a throwaway index on every pass (7 ms against 3 ms without it).
-        in_order = and_(t.c.order_key.not_in(_waiting_keys(now)), in_order)
+    p = t.alias("earlier")
+    # An earlier row with the same coalesce key that is due and unclaimed does not hold this one
+    # back: it is a candidate of this very pass (lower id), marked superseded by the newest. One
+    # not due yet (backing off) still does, or it would be sent after the newer one.
+    same_update = and_(p.c.coalesce_key.is_not(None), t.c.coalesce_key.is_not(None),
+                       p.c.coalesce_key == t.c.coalesce_key, p.c.not_before <= now,
+                       or_(p.c.claimed_until.is_(None), p.c.claimed_until < now))
+    earlier = (select(literal(1)).select_from(p)
+               .where(p.c.order_key == t.c.order_key, p.c.id < t.c.id, p.c.sent_at.is_(None),
+                      p.c.failed == False, ~same_update)  # noqa: E712
+               .exists())
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
-            .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now, or_(t.c.order_key.is_(None), in_order))
+            .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now,
+                   or_(t.c.order_key.is_(None), ~earlier))
             .order_by(t.c.id).limit(batch))
     if postgres:
         # Rows another replica is claiming are skipped, not waited for; in id order, no deadlock.
         stmt = stmt.with_for_update(skip_locked=True, of=t)
     return stmt
-
-
-def _waiting_keys(now: datetime) -> Any:
-    """The order keys whose first pending row is not due or is leased: nothing of theirs can go now.
-
-    A walk over the keys, not the rows: each step finds the next key, then its first row, through
-    ``ix_outbox_order``. Without it every due row behind a parked, paced or backing-off head was
-    tested with a subquery on every pass (a release's thread replies while its announcement waits
-    for the channel's pace: 4,700 subqueries and 23 ms of PostgreSQL per pass at 5,000 rows)."""
-    t = table_of(OutboxMessage)
-    first, step, row, head = t.alias("first_key"), t.alias("next_key"), t.alias("key_row"), t.alias("head")
-    keys = (select(func.min(first.c.order_key).label("key")).where(_pending(first), first.c.order_key.is_not(None))
-            .cte("keys", recursive=True))
-    following = select(func.min(step.c.order_key)).where(_pending(step), step.c.order_key > keys.c.key)
-    keys = keys.union_all(select(following.scalar_subquery()).where(keys.c.key.is_not(None)))
-    first_row = (select(func.min(row.c.id)).where(_pending(row), row.c.order_key == keys.c.key)
-                 .correlate(keys).scalar_subquery())
-    # A lookup per key, not a join: joined, the planner read every pending row to find the heads.
-    ready = (select(and_(head.c.not_before <= now, or_(head.c.claimed_until.is_(None), head.c.claimed_until < now)))
-             .where(head.c.id == first_row).correlate(keys).scalar_subquery())
-    return select(keys.c.key).where(keys.c.key.is_not(None), ~ready)
-
-
-def _held_back(t: Any, now: datetime) -> Any:
-    """An earlier pending row of ``t``'s order key is in the way.
-
-    An earlier row with the same coalesce key that is due and unclaimed is not: it is a candidate
-    of this very pass (lower id), marked superseded by the newest. One not due yet (backing off)
-    still is, or it would be sent after the newer one."""
-    p = table_of(OutboxMessage).alias("earlier")
-    same_update = and_(p.c.coalesce_key.is_not(None), t.c.coalesce_key.is_not(None),
-                       p.c.coalesce_key == t.c.coalesce_key, p.c.not_before <= now,
-                       or_(p.c.claimed_until.is_(None), p.c.claimed_until < now))
-    return (select(literal(1)).select_from(p)
-            .where(p.c.order_key == t.c.order_key, p.c.id < t.c.id, _pending(p), ~same_update).exists())
-
-
-def _pending(t: Any) -> Any:
-    # Written as the partial indexes' predicate (storage.models), so both databases use them: a
-    # literal false, not a bound parameter (SQLite cannot tell ``failed = ?`` implies ``failed = 0``).
-    return and_(t.c.sent_at.is_(None), t.c.failed == false())
 
 
 @dataclass
