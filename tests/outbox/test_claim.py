@@ -15,7 +15,7 @@ from bot.outbox_claim import claim_rows
 from bot.services import Services
 from bot.tx import ref
 from storage.models import OutboxMessage
-from tests.support import SlackDouble
+from tests.support import SlackDouble, make_services
 
 
 def _set(s: Services, text: str, **values: object) -> None:
@@ -81,8 +81,6 @@ def test_a_heartbeat_is_not_held_up_by_a_row_whose_outcome_is_being_written(post
     """PostgreSQL: renewing the leases skips a row another transaction has locked (it is being marked
     sent) instead of waiting for it: waiting deadlocked with an outcome batch locking rows in another
     order, and a heartbeat that lost left its leases to run out."""
-    from tests.support import make_services
-
     s = make_services(postgres_url)
     with s.db.transaction() as tx:
         tx.slack.post("C1", "in flight")
