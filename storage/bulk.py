@@ -8,6 +8,7 @@ request cost more than the round trip it saves. Elsewhere each table gets a cach
 
 ``write_all`` adds compare-and-set updates in front of the inserts: a request that read first and
 buffered all its writes commits them in that one statement, in autocommit (no BEGIN, no COMMIT).
+Each update reads its one row with ``json_to_record``, so the planner finds it by primary key.
 """
 
 from __future__ import annotations
