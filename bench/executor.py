@@ -35,7 +35,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ack_latency import cpu_seconds, drop_schema, pct, pg_schema, signed  # noqa: E402
+from ack_latency import cpu_seconds, drop_schema, paced, pct, pg_schema, signed  # noqa: E402
 from ack_latency import start as start_server  # noqa: E402
 
 from slackbox.serve import serve_in_thread  # noqa: E402
@@ -174,13 +174,7 @@ def main() -> int:
                  "load + executor": os.getpid()}
         cpu0 = {role: cpu_seconds(pid) for role, pid in roles.items()}
         pg0 = postgres_cpu() if args.db != "sqlite" else None
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            for i in range(total):
-                delay = t0 + i / args.rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(promote, i)
+        paced(total, args.rate, promote)
         deadline = time.monotonic() + 60
         while len(executor.stage_at) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.2)

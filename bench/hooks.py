@@ -22,14 +22,13 @@ import sys
 import tempfile
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.ack_latency import command_body, drop_schema, pct, pg_schema, signed, start  # noqa: E402
+from bench.ack_latency import command_body, drop_schema, paced, pct, pg_schema, signed, start  # noqa: E402
 from storage.db import normalize_url  # noqa: E402
 
 HOOK_SECRET = "bench-github-secret"  # noqa: S105
@@ -129,12 +128,7 @@ def main() -> int:
                 errors.append(f"{resp.status_code} {resp.text[:100]}")
 
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=32) as pool:
-            for i in range(total):
-                delay = t0 + i / args.rate - time.perf_counter()
-                if delay > 0:
-                    time.sleep(delay)
-                pool.submit(one, i)
+        paced(total, args.rate, one)
         sent_for = time.perf_counter() - t0
         client.close()
         unique = total - len(redeliver)

@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import calendar
-import os
 import re
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
@@ -28,7 +26,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ack_latency import pct, signed, start  # noqa: E402
+from ack_latency import paced, pct, signed, start  # noqa: E402
 
 STATUS = re.compile(r"Status update: incident #(\d+)")
 
@@ -65,22 +63,23 @@ def main() -> int:
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="warroom-cadence-")
     db = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.db
-    os.environ.update(WARROOM_STATUS_INTERVAL=str(args.interval), WARROOM_INCIDENTS_CHANNEL="C0INCIDENTS",
-                      WARROOM_SLACK_CHANNEL_RATE="1")
+    # Passed to the server itself: start() leaves the bench's own WARROOM_* settings out.
+    settings = {"WARROOM_STATUS_INTERVAL": str(args.interval), "WARROOM_INCIDENTS_CHANNEL": "C0INCIDENTS",
+                "WARROOM_SLACK_CHANNEL_RATE": "1"}
     slack, slack_url = start("slack")
-    bot, bot_url = start("warroom", f"{slack_url}/api/", db)
+    bot, bot_url = start("warroom", f"{slack_url}/api/", db, env=settings)
     client = httpx.Client(timeout=10)
     try:
         t0 = time.time()
-        spacing = args.interval / args.incidents
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for i in range(args.incidents):
-                delay = t0 + i * spacing - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                body = declare_body(i)
-                pool.submit(client.post, f"{bot_url}/slack/events", content=body,
-                            headers=signed(body, "application/x-www-form-urlencoded"))
+
+        def declare(i: int) -> None:
+            body = declare_body(i)
+            resp = client.post(f"{bot_url}/slack/events", content=body,
+                               headers=signed(body, "application/x-www-form-urlencoded"))
+            if resp.status_code != 200:
+                raise RuntimeError(f"declaring incident {i}: HTTP {resp.status_code}")
+
+        paced(args.incidents, args.incidents / args.interval, declare, workers=8)
         time.sleep(max(0.0, t0 + args.duration - time.time()))
         end = time.time()
         posts = client.get(f"{slack_url}/stub/posts").json()["posts"]
@@ -99,7 +98,7 @@ def main() -> int:
                                      "ORDER BY id")):
             claims[row.subject_id].append(row.at)
     received: dict[int, list[float]] = defaultdict(list)
-    for at, _channel, posted in posts:
+    for at, _channel, posted, _thread in posts:  # as the Slack stand-in records them
         match = STATUS.search(posted)
         if match:
             received[int(match.group(1))].append(at)
