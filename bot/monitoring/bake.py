@@ -16,10 +16,12 @@ from storage.models import Release
 def remaining(policy: Policy, release: Release, target: Stage, now: datetime) -> float:
     """Seconds the release must still bake before ``target`` (0 when it may go)."""
     here = policy.stage(release.stage)
-    if not (target.production and here.production) or release.production_at is None:
+    minutes = policy.risk_levels[release.risk].bake_minutes
+    # No bake time is no wait, even when the canary landed after ``now`` was read (a transaction
+    # that began a moment before it, a replica whose clock runs behind).
+    if not minutes or not (target.production and here.production) or release.production_at is None:
         return 0.0
-    bake = timedelta(minutes=policy.risk_levels[release.risk].bake_minutes)
-    return max((release.production_at + bake - now).total_seconds(), 0.0)
+    return max((release.production_at + timedelta(minutes=minutes) - now).total_seconds(), 0.0)
 
 
 class Bake:

@@ -35,6 +35,23 @@ def test_production_waits_for_the_canary_to_bake(database_url: str) -> None:
     s.db.engine.dispose()
 
 
+def test_no_bake_time_means_no_wait_even_when_the_canary_landed_a_moment_later(database_url: str) -> None:
+    # Seen in the executor bench: a promotion whose transaction read the time just before the
+    # canary's success committed (or a replica whose clock runs behind) was refused with
+    # "waits ... to bake 0 minutes (low risk): 1m to go".
+    ahead = Clock()
+    ahead.advance(5)
+    settings = {"WARROOM_APPROVERS": "U0AP1,U0AP2", "WARROOM_FREEZE_DAYS": ""}
+    first, behind = make_services(database_url, ahead, **settings), make_services(database_url, Clock(), **settings)
+    first.releases.start(StartRelease.build(version="v1", risk="low", channel_id="C1"), who("U0REQ"))
+    first.releases.promote("v1", who("U0REQ"))
+    first.releases.approve("v1", who("U0AP1"))
+    assert first.releases.promote("v1", who("U0REQ")).release.stage == "canary"
+    assert behind.releases.promote("v1", who("U0REQ")).release.status == "completed"
+    first.db.engine.dispose()
+    behind.db.engine.dispose()
+
+
 def test_shipped_bake_and_monitoring_minutes_per_risk() -> None:
     policy = load_policy()
     assert {r: (v.bake_minutes, v.monitor_minutes) for r, v in policy.risk_levels.items()} == {
