@@ -15,7 +15,7 @@ from bot.ops import Op
 from bot.policy import Policy, Stage
 from bot.policy_executors import GithubActionsExecutor, GithubDeploymentsExecutor
 from bot.tx import Origin, Tx
-from storage.models import CommitRecord, Deployment, DeploymentCommit, Release
+from storage.models import CommitRecord, Deployment, DeploymentCommit, Release, new_row
 
 PENDING = ("requested", "in_progress")
 FINISHED = ("succeeded", "failed", "timed_out")
@@ -70,7 +70,7 @@ def pending_of(deployments: list[Deployment]) -> Deployment | None:
 
 
 def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fields: Any) -> Deployment:
-    row = Deployment(release_id=release.id, service=fields.pop("service"), environment=stage.name,
+    row = new_row(Deployment, release_id=release.id, service=fields.pop("service"), environment=stage.name,
                      version=fields.pop("version", release.version), kind=kind, requested_by=origin.user[:64],
                      requested_at=tx.now, created_at=tx.now, updated_at=tx.now, **fields)
     tx.add(row)

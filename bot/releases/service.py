@@ -20,7 +20,7 @@ from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
+from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, new_row, table_of
 from storage.vocab import ReleaseType
 
 # fn(tx, release, action, origin), run inside the release's transaction.
@@ -105,8 +105,8 @@ class ReleaseService:
             elif severity is not None:
                 raise UsageError("Only a hotfix carries a severity; add `type=hotfix`.")
             begins, stage = delivery.starting_point(self.policy, stage)
-            release = Release(
-                version=req.version, type=req.type, risk=req.risk, severity=severity,
+            release = new_row(
+                Release, version=req.version, type=req.type, risk=req.risk, severity=severity,
                 incident_id=req.incident_id, status=ACTIVE, stage=stage, requested_by=origin.user,
                 channel_id=req.channel_id, summary=req.summary, breaking_changes=req.breaking_changes,
                 rollback_plan=req.rollback_plan, checklist={}, created_at=tx.now, updated_at=tx.now,
@@ -192,7 +192,7 @@ class ReleaseService:
                                         "approvals are given before production.")
             if any(a.user_id == origin.user for a in approvals):
                 raise InvalidTransition(f"You approved {release.version} already.")
-            approval = Approval(release_id=release.id or 0, user_id=origin.user, at=tx.now)
+            approval = new_row(Approval, release_id=release.id or 0, user_id=origin.user, at=tx.now)
             tx.insert(approval)
             # Bump the row so two approvals at once serialise through compare-and-set.
             tx.save(release, updated_at=tx.now)
