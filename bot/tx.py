@@ -363,3 +363,9 @@ class Database:
     def read(self) -> Session:
         """A session for reads (use as a context manager)."""
         return Session(self.engine, expire_on_commit=False)
+
+    def first(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
+        """The first row of a Core read, outside any transaction of the caller's (on PostgreSQL
+        without BEGIN and ROLLBACK round trips)."""
+        with (self._autocommit if self.engine.dialect.name == "postgresql" else self.engine).connect() as conn:
+            return conn.execute(statement, params).first()

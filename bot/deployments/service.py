@@ -33,6 +33,10 @@ _WITH_RELEASE = (select(Deployment, Release).outerjoin(Release, col(Release.id) 
                  .where(Deployment.id == bindparam("id")))
 
 
+# The callback token's check, built once: the hash and the executor, by primary key.
+_TOKEN = select(Deployment.callback_token_hash, Deployment.executor).where(Deployment.id == bindparam("id"))
+
+
 class DeploymentService:
     """Every change to a deployment after its request; one transaction each, compare-and-set."""
 
@@ -64,9 +68,9 @@ class DeploymentService:
     def callback(self, deployment_id: int, token: str, body: dict[str, Any]) -> Deployment:
         """An executor's callback: check its token (valid for this deployment only), then report."""
         # A plain read, before any write transaction: a caller without the token never takes
-        # SQLite's writer gate, which the acks of real requests queue on.
-        with self.db.read() as s:
-            row = s.get(Deployment, deployment_id)
+        # SQLite's writer gate, which the acks of real requests queue on. Two columns through
+        # Core: loading the whole row through the ORM was a fifth of a callback's CPU.
+        row = self.db.first(_TOKEN, {"id": deployment_id})
         expected = row.callback_token_hash if row else None
         # Compared in constant time; an unknown deployment looks the same as a wrong token.
         if not token or not expected or not hmac.compare_digest(records.token_hash(token), expected):
@@ -81,7 +85,8 @@ class DeploymentService:
             raise UsageError("url must be an http(s) URL of at most 2,000 characters")
         if description is not None and (not isinstance(description, str) or len(description) > 1000):
             raise UsageError("description must be text of at most 1,000 characters")
-        return self.report(deployment_id, state, url=url, description=description, origin=executor_origin(row))
+        return self.report(deployment_id, state, url=url, description=description,
+                           origin=Origin(user=f"executor:{row.executor or 'unknown'}"[:32], source="hook:deployment"))
 
     def report(self, deployment_id: int, state: str, *, url: str | None = None, description: str | None = None,
                origin: Origin) -> Deployment:
