@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 DUE_BATCH = 100
 
 
-def executor_origin(d: Deployment, source: str = "hook:deployment") -> Origin:
-    """Who a report comes from: the executor itself."""
-    return Origin(user=f"executor:{d.executor or 'unknown'}"[:32], source=source)
+def executor_origin(executor: str | None, source: str = "hook:deployment") -> Origin:
+    """Who a report comes from: the executor itself (the deployment's ``executor``)."""
+    return Origin(user=f"executor:{executor or 'unknown'}"[:32], source=source)
 
 
 # A deployment and its release in one statement, built once: an executor's callback reads both.
@@ -86,7 +86,7 @@ class DeploymentService:
         if description is not None and (not isinstance(description, str) or len(description) > 1000):
             raise UsageError("description must be text of at most 1,000 characters")
         return self.report(deployment_id, state, url=url, description=description,
-                           origin=Origin(user=f"executor:{row.executor or 'unknown'}"[:32], source="hook:deployment"))
+                           origin=executor_origin(row.executor))
 
     def report(self, deployment_id: int, state: str, *, url: str | None = None, description: str | None = None,
                origin: Origin) -> Deployment:
@@ -225,4 +225,4 @@ class DeploymentService:
         """The executor refused the request for good: the deployment failed."""
         d = self.get(deployment_id)
         with contextlib.suppress(DeploymentFinished):
-            self.report(deployment_id, "failed", description=reason, origin=executor_origin(d, "outbox"))
+            self.report(deployment_id, "failed", description=reason, origin=executor_origin(d.executor, "outbox"))

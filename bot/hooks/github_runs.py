@@ -75,7 +75,7 @@ def processor(deployments: DeploymentService, inbox: Inbox) -> Callable[[Tx, dic
         url = text(dig(p, "workflow_run", "html_url"), 1000) or None
         url = url if url and url.startswith(("http://", "https://")) else None
         report_after_commit(deployments, inbox, deployment.id, state, url=url, description=description,
-                            origin=executor_origin(deployment, "hook:github"), event="workflow_run")
+                            origin=executor_origin(deployment.executor, "hook:github"), event="workflow_run")
         return True
 
     return apply

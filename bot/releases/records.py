@@ -71,8 +71,8 @@ def pending_of(deployments: list[Deployment]) -> Deployment | None:
 
 def _new(tx: Tx, release: Release, stage: Stage, kind: str, origin: Origin, **fields: Any) -> Deployment:
     row = new_row(Deployment, release_id=release.id, service=fields.pop("service"), environment=stage.name,
-                     version=fields.pop("version", release.version), kind=kind, requested_by=origin.user[:64],
-                     requested_at=tx.now, created_at=tx.now, updated_at=tx.now, **fields)
+                  version=fields.pop("version", release.version), kind=kind, requested_by=origin.user[:64],
+                  requested_at=tx.now, created_at=tx.now, updated_at=tx.now, **fields)
     tx.add(row)
     if release.sha and kind != "rollback":
         commit = tx.session.get(CommitRecord, release.sha)

@@ -74,6 +74,6 @@ def test_actions_dispatch_then_deployments_api(gh_stack: Stack, github: GitHub) 
     from bot.deployments.service import executor_origin
 
     row = services.deployments.get(dep["id"])
-    services.deployments.report(dep["id"], "succeeded", origin=executor_origin(row, "hook:github"))
-    services.deployments.report(dep["id"], "succeeded", origin=executor_origin(row, "hook:github"))
+    services.deployments.report(dep["id"], "succeeded", origin=executor_origin(row.executor, "hook:github"))
+    services.deployments.report(dep["id"], "succeeded", origin=executor_origin(row.executor, "hook:github"))
     assert release(stack, "v10.0.0")["stage"] == "canary"
