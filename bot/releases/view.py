@@ -66,10 +66,13 @@ def with_approvals(s: Session, version: str) -> tuple[Release, list[Approval]] |
     return rows[0][0], [a for _, a in rows if a is not None]
 
 
+# Built once (every promotion's view reads it), as _BY_VERSION.
+_TASKS = select(ReleaseTask).where(ReleaseTask.release_id == bindparam("release_id")).order_by(col(ReleaseTask.id))
+
+
 def tasks_of(s: Session, release_id: int) -> list[ReleaseTask]:
     """A release's coordination tasks in policy order (by id)."""
-    return list(s.exec(select(ReleaseTask).where(ReleaseTask.release_id == release_id)
-                       .order_by(col(ReleaseTask.id))).all())
+    return list(s.exec(_TASKS, params={"release_id": release_id}).all())
 
 
 def load(s: Session, release: Release, policy: Policy, *, approvals: list[Approval] | None = None,
