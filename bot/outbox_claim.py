@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import BindParameter, Integer, and_, bindparam, func, literal, or_, select, update
 
 from bot.pacing import SharedPacer
 from storage.db import session_scope
@@ -71,15 +71,16 @@ def resolve(value: Any, refs: dict[str, Any]) -> Any:
     return value
 
 
-def _free(t: Any, now: datetime) -> Any:
+def _free(t: Any, now: Any) -> Any:
     """Unsent, not failed, and leased to nobody (or the lease ran out)."""
     return and_(t.c.sent_at.is_(None), t.c.failed == False,  # noqa: E712
                 or_(t.c.claimed_until.is_(None), t.c.claimed_until < now))
 
 
-def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
+def _candidates(fast: bool, postgres: bool) -> Any:
     t = table_of(OutboxMessage)
     p = t.alias("earlier")
+    now: BindParameter[datetime] = bindparam("now")
     # An earlier row with the same coalesce key that is due and unclaimed does not hold this one
     # back: it is a candidate of this very pass (lower id), marked superseded by the newest. One
     # not due yet (backing off) still does, or it would be sent after the newer one.
@@ -93,11 +94,24 @@ def _candidates(fast: bool, now: datetime, batch: int, postgres: bool) -> Any:
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
             .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now,
                    or_(t.c.order_key.is_(None), ~earlier))
-            .order_by(t.c.id).limit(batch))
+            .order_by(t.c.id).limit(bindparam("batch", type_=Integer)))
     if postgres:
         # Rows another replica is claiming are skipped, not waited for; in id order, no deadlock.
         stmt = stmt.with_for_update(skip_locked=True, of=t)
     return stmt
+
+
+# The claim's statements, built once (params ``now``, ``batch``, ``ids``, ``keys``): building the
+# candidate query (an alias and a correlated subquery) and its cache key on every pass cost about
+# as much as running it. Keyed by (fast lane, PostgreSQL).
+_CANDIDATES = {(fast, postgres): _candidates(fast, postgres) for fast in (False, True) for postgres in (False, True)}
+_T = table_of(OutboxMessage)
+_NEWEST = (select(_T.c.coalesce_key, func.max(_T.c.id))
+           .where(_T.c.coalesce_key.in_(bindparam("keys", expanding=True)), _T.c.sent_at.is_(None),
+                  _T.c.failed == False)  # noqa: E712
+           .group_by(_T.c.coalesce_key))
+_REFS = select(table_of(SlackRef)).where(table_of(SlackRef).c.key.in_(bindparam("keys", expanding=True)))
+_STILL_FREE = select(_T.c.id).where(_T.c.id.in_(bindparam("ids", expanding=True)), _free(_T, bindparam("now")))
 
 
 @dataclass
@@ -110,29 +124,23 @@ class _Found:
 
 
 def _find(conn: Any, now: datetime, fast: bool, batch: int) -> _Found:
-    t = table_of(OutboxMessage)
-    rows = list(conn.execute(_candidates(fast, now, batch, conn.dialect.name == "postgresql")))
+    query = _CANDIDATES[(fast, conn.dialect.name == "postgresql")]
+    rows = list(conn.execute(query, {"now": now, "batch": batch}))
     if not rows:
         return _Found([], {}, {})
     newest: dict[str, int] = {}
     keys = {r.coalesce_key for r in rows if r.coalesce_key}
     if keys:
-        newest = {str(k): int(v) for k, v in conn.execute(
-            select(t.c.coalesce_key, func.max(t.c.id))
-            .where(t.c.coalesce_key.in_(keys), t.c.sent_at.is_(None), t.c.failed == False)  # noqa: E712
-            .group_by(t.c.coalesce_key))}
+        newest = {str(k): int(v) for k, v in conn.execute(_NEWEST, {"keys": sorted(keys)})}
     wanted = {k for r in rows for k in ref_keys(r.payload)}
-    refs_table = table_of(SlackRef)
-    refs = ({r.key: r for r in conn.execute(select(refs_table).where(refs_table.c.key.in_(wanted)))}
-            if wanted else {})
+    refs = {r.key: r for r in conn.execute(_REFS, {"keys": sorted(wanted)})} if wanted else {}
     return _Found(rows, newest, refs)
 
 
 def _still_free(conn: Any, now: datetime, found: _Found) -> _Found:
     """The rows found in a read snapshot that nobody sent or leased since (SQLite: the check
     runs under the write lock, so what it keeps is this sender's alone)."""
-    t = table_of(OutboxMessage)
-    free = set(conn.execute(select(t.c.id).where(t.c.id.in_([r.id for r in found.rows]), _free(t, now))).scalars())
+    free = set(conn.execute(_STILL_FREE, {"ids": [r.id for r in found.rows], "now": now}).scalars())
     return _Found([r for r in found.rows if r.id in free], found.newest, found.refs)
 
 
