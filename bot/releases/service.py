@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
@@ -31,15 +32,18 @@ def _no_release(version: str) -> NotFound:
     return NotFound(f"There is no release {version}. `/release list` shows recent ones.")
 
 
+# Built once: every CI report on a release asks it (see _update_pending).
+_OUTBOX = table_of(OutboxMessage)
+_PENDING_UPDATE = (select(_OUTBOX.c.id).where(_OUTBOX.c.coalesce_key == bindparam("key"), _OUTBOX.c.sent_at.is_(None),
+                                              _OUTBOX.c.claimed_until.is_(None),
+                                              _OUTBOX.c.not_before > bindparam("soon")).limit(1))
+
+
 def _update_pending(tx: Tx, key: str) -> bool:
     """An update of ``key`` is queued for a moment from now: it renders the state as it is when
     sent, so it carries this change too (the margin keeps clear of one being sent right now)."""
-    table = table_of(OutboxMessage)
     soon = tx.now + timedelta(seconds=0.5)
-    return tx.session.connection().execute(
-        select(table.c.id).where(table.c.coalesce_key == key, table.c.sent_at.is_(None),
-                                 table.c.claimed_until.is_(None), table.c.not_before > soon).limit(1)
-    ).first() is not None
+    return tx.session.connection().execute(_PENDING_UPDATE, {"key": key, "soon": soon}).first() is not None
 
 
 class ReleaseService:
