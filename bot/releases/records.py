@@ -15,7 +15,8 @@ from bot.ops import Op
 from bot.policy import Policy, Stage
 from bot.policy_executors import GithubActionsExecutor, GithubDeploymentsExecutor
 from bot.tx import Origin, Tx
-from storage.models import CommitRecord, Deployment, DeploymentCommit, Release, new_row
+from storage.models import CommitRecord, Deployment, DeploymentCommit, Release
+from storage.rows import new_row
 
 PENDING = ("requested", "in_progress")
 FINISHED = ("succeeded", "failed", "timed_out")

@@ -21,7 +21,8 @@ from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, load
 from bot.text import escape, mention
 from bot.tx import Database, Origin, Tx, ref
-from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, new_row, table_of
+from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
+from storage.rows import new_row
 from storage.vocab import ReleaseType
 
 # fn(tx, release, action, origin), run inside the release's transaction.

@@ -1,4 +1,4 @@
-"""storage.models.new_row: the fast constructor of the ack path builds what SQLModel's does, and
+"""storage.rows.new_row: the fast constructor of the ack path builds what SQLModel's does, and
 the ORM stores and reads it back like any other row."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import pytest
 from sqlmodel import Session, SQLModel, select
 
 from storage.db import make_engine
-from storage.models import Approval, Deployment, Release, new_row
+from storage.models import Approval, Deployment, Release
+from storage.rows import new_row
 from storage.vocab import ReleaseStatus, ReleaseType, Risk, StageName
 
 NOW = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)
@@ -37,7 +38,7 @@ def test_it_builds_what_the_constructor_builds(model: type[SQLModel], values: di
 
 def test_it_works_as_the_first_row_a_process_makes() -> None:
     # Until something configures the mappers, a column attribute has nothing behind it.
-    code = ("from storage.models import Release, new_row; "
+    code = ("from storage.models import Release; from storage.rows import new_row; "
             "row = new_row(Release, version='v9', stage='dev'); print(row.version, row.stage, row.checklist)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2], check=False)
