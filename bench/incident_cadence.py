@@ -6,7 +6,12 @@ for DURATION seconds, then checks against the stand-in's record of what was post
 every status update posted exactly once, and how late each was against its due time.
 
     .venv/bin/python bench/incident_cadence.py [--incidents 1000] [--interval 60] [--duration 300]
-                                               [--db sqlite|URL]
+                                               [--db sqlite|URL] [--workspace-rate 20]
+
+The bot paces what it sends to Slack (WARROOM_SLACK_WORKSPACE_RATE, 20 calls/s by default):
+1,000 war rooms on a 60 s cadence need about 17 posts a second for their updates alone, plus
+the calls that open each war room, so with the default budget the updates queue behind it.
+``--workspace-rate`` sets the budget, to measure the scheduler with a budget that carries the load.
 """
 
 from __future__ import annotations
@@ -60,12 +65,13 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=60)
     parser.add_argument("--duration", type=int, default=300)
     parser.add_argument("--db", default="sqlite")
+    parser.add_argument("--workspace-rate", type=float, default=20.0, help="WARROOM_SLACK_WORKSPACE_RATE")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="warroom-cadence-")
     db = f"sqlite:///{tmp}/bench.db" if args.db == "sqlite" else args.db
     # Passed to the server itself: start() leaves the bench's own WARROOM_* settings out.
     settings = {"WARROOM_STATUS_INTERVAL": str(args.interval), "WARROOM_INCIDENTS_CHANNEL": "C0INCIDENTS",
-                "WARROOM_SLACK_CHANNEL_RATE": "1"}
+                "WARROOM_SLACK_CHANNEL_RATE": "1", "WARROOM_SLACK_WORKSPACE_RATE": str(args.workspace_rate)}
     slack, slack_url = start("slack")
     bot, bot_url = start("warroom", f"{slack_url}/api/", db, env=settings)
     client = httpx.Client(timeout=10)
@@ -117,7 +123,8 @@ def main() -> int:
         missed += max(0, expected - 1 - len(sent))  # the last one may be in flight at the cut-off
         doubled += sum(1 for a, b in zip(sent, sent[1:], strict=False) if b - a < args.interval / 2)
 
-    print(f"\n{len(declared)} incidents, interval {args.interval}s, {args.duration}s run ({args.db})")
+    print(f"\n{len(declared)} incidents, interval {args.interval}s, {args.duration}s run ({args.db}, "
+          f"workspace budget {args.workspace_rate:g} calls/s)")
     print(f"status updates posted: {total}; doubled: {doubled}; missing: {missed}")
     if lateness:
         print(f"lateness vs due time: p50 {pct(lateness, 50):.2f}s  p99 {pct(lateness, 99):.2f}s  "
