@@ -33,6 +33,7 @@ from storage.bulk import (
     insert_returning_id,
     insert_rows,
     insert_unless_exists,
+    reserve_unless_exists,
     write_all,
 )
 from storage.db import session_scope
@@ -64,9 +65,10 @@ class Tx:
     ``deferred``: the session only reads; ``insert`` and ``save`` are buffered too, and everything is
     written at the end in one compare-and-set batch (``storage.bulk.write_all``), which fails as a
     whole if a row saved here changed after it was read. For work that reads, decides, then writes
-    rows it needs nothing back from; ``insert_new``, ``cancel_pending`` or (on PostgreSQL, where
-    the reads autocommit) an ORM flush raise NeedsTransaction, and Database.run runs the work again
-    in a plain transaction.
+    rows it needs nothing back from; ``add``, ``cancel_pending`` or (on PostgreSQL, where the reads
+    autocommit) an ORM flush raise NeedsTransaction, and Database.run runs the work again in a plain
+    transaction. ``insert_new`` works there too: on PostgreSQL it reserves the row's id with a read
+    and the row goes in the batch.
     """
 
     def __init__(self, session: Session, now: datetime, *, deferred: bool = False) -> None:
@@ -78,6 +80,9 @@ class Tx:
         self._keys: list[dict[str, Any]] = []
         self._updates: dict[tuple[str, int], Update] = {}
         self._rows: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
+        # insert_new's rows in a deferred transaction on PostgreSQL, by (table, id): the batch inserts them.
+        self._reserved: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
+        self.saved: set[tuple[str, int]] = set()  # (table, id) of every row ``save`` changed
         self.slack = SlackPort(self._outbox.append, now, None if deferred else session)
         # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
         self.memo: dict[str, Any] = {}
@@ -138,11 +143,17 @@ class Tx:
         One statement, where a lookup and an ORM flush took two round trips and most of a request's
         CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
         """
-        if self.deferred:
-            raise NeedsTransaction("insert_new")
         table = table_of(type(row))
         values = _set_columns(table, row)
-        new_id = insert_unless_exists(self.session.connection(), table, values, unique)
+        conn = self.session.connection()
+        if isinstance(self.session, _ReadSession):
+            # Deferred on PostgreSQL: one read now, and the row joins the batch (whose statement fails
+            # on the unique key if another request inserted the same value meanwhile; run retries).
+            new_id = reserve_unless_exists(conn, table, unique, values[unique])
+            if new_id is not None:
+                self._reserved[(table.name, new_id)] = (table, {**values, "id": new_id})
+        else:
+            new_id = insert_unless_exists(conn, table, values, unique)
         if new_id is None:
             return False
         self._adopt(row, new_id)
@@ -169,6 +180,14 @@ class Tx:
         seen: int = getattr(row, "row_version")  # noqa: B009 - every versioned table has it, SQLModel does not
         row_id = getattr(row, "id")  # noqa: B009
         table = table_of(model)
+        self.saved.add((table.name, row_id))
+        reserved = self._reserved.get((table.name, row_id))
+        if reserved is not None:  # not written yet: the batch inserts it with these changes
+            changes["row_version"] = seen + 1
+            reserved[1].update(changes)
+            for key, value in changes.items():
+                set_committed_value(row, key, value)
+            return
         if self.deferred:
             # Saved twice: one update from the version first read (one statement cannot update a row twice).
             _, _, seen, earlier = self._updates.get((table.name, row_id), (table, row_id, seen, {}))
@@ -202,7 +221,7 @@ class Tx:
     @property
     def writes(self) -> bool:
         """True when a deferred transaction has something to write."""
-        return bool(self._updates or self._rows or self._keys or self._audit or self._outbox)
+        return bool(self._updates or self._reserved or self._rows or self._keys or self._audit or self._outbox)
 
     def flush(self, conn: Connection) -> None:
         """Write a deferred transaction's batch on ``conn``; Conflict if a saved row changed meanwhile."""
@@ -212,7 +231,10 @@ class Tx:
             raise Conflict(f"changed meanwhile: {exc}") from exc
 
     def _buffered(self) -> list[tuple[Any, list[dict[str, Any]]]]:
-        return [*((table, rows) for (table, _), rows in self._rows.items()), (table_of(ProcessedRequest), self._keys),
+        # Reserved rows first: the batch's other rows may refer to them. One group each, as a later
+        # save may have given one columns the others lack.
+        return [*((table, [values]) for table, values in self._reserved.values()),
+                *((table, rows) for (table, _), rows in self._rows.items()), (table_of(ProcessedRequest), self._keys),
                 (table_of(AuditEntry), self._audit), (table_of(OutboxMessage), self._outbox)]
 
 
@@ -240,6 +262,8 @@ class Database:
         self.engine = engine
         self.clock = clock
         self.on_commit = on_commit
+        # Called with each committed transaction (e.g. to forget cached copies of the rows it saved).
+        self.after_commit: list[Callable[[Tx], None]] = []
         # One-statement writes on PostgreSQL skip BEGIN and COMMIT: the statement is atomic alone.
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
@@ -254,6 +278,8 @@ class Database:
                 tx = Tx(session, self.clock.now())
                 yield tx
                 tx.finish()
+        for hook in self.after_commit:
+            hook(tx)
         if tx.queued and self.on_commit:
             # Which lane to wake (a form or ephemeral reply is fast), and what was queued.
             self.on_commit(any(row["fast"] for row in tx._outbox), frozenset(row["op"] for row in tx._outbox))

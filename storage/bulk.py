@@ -121,6 +121,26 @@ def _first_row(conn: Connection, key: tuple[str, ...], statement: Any, values: d
     return conn.execute(statement, values).first()
 
 
+_reserve: dict[tuple[str, str], TextClause] = {}
+
+
+def reserve_unless_exists(conn: Connection, table: Table, unique: str, value: Any) -> int | None:
+    """PostgreSQL: the id the row whose ``unique`` column is ``value`` will be inserted with, or None
+    when a row with that value exists. One read, so the row itself can join a transaction's one write
+    statement (``write_all``); a concurrent insert of the same value fails that statement instead."""
+    key = (table.name, unique)
+    statement = _reserve.get(key)
+    if statement is None:
+        quote = conn.dialect.identifier_preparer.quote
+        # The table's own serial sequence, found as an INSERT would (search_path), with no id spent
+        # on a value that is taken.
+        statement = _reserve[key] = text(
+            f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {quote(table.name)} WHERE {quote(unique)} = :value) "
+            f"THEN NULL ELSE nextval(pg_get_serial_sequence('{table.name}', 'id')) END")
+    found = conn.execute(statement, {"value": value}).scalar()
+    return None if found is None else int(found)
+
+
 _returning: dict[str, Any] = {}
 
 
@@ -225,12 +245,15 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
     params = {f"upd{i}": json.dumps({"id": row_id, "_seen": seen, **_plain(table, changes)})
               for i, (table, row_id, seen, changes) in enumerate(updates)}
     params |= {f"rows{i}": json.dumps([_plain(table, row) for row in rows]) for i, (table, rows) in enumerate(present)}
+    stale = Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates))
     try:
-        conn.execute(statement, params)
+        ok = conn.execute(statement, params).scalar()
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == DIVISION_BY_ZERO:
-            raise Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates)) from exc
+            raise stale from exc
         raise
+    if not ok:
+        raise stale
 
 
 def _cas_update(table: Table, columns: tuple[str, ...]) -> Any:
@@ -256,6 +279,10 @@ def _cas_statement(conn: Connection, updates: Sequence[Update], present: Sequenc
     ctes.append(f"ok AS (SELECT {found} = {len(updates)} AS ok)")
     ctes += [f"g{i} AS ({_insert_sql(conn, i, table, list(rows[0]), ' WHERE (SELECT ok FROM ok)')})"
              for i, (table, rows) in enumerate(present)]
+    if len(updates) == 1:
+        # The one update did not match, so nothing was written: answered, not raised (a stale read
+        # is routine, and an error would land in the server's log every time).
+        return text("WITH " + ", ".join(ctes) + " SELECT (SELECT ok FROM ok)")
     # A stale batch must leave no trace, not even the updates that did match: an error (division by
     # zero, computed from the subquery so the planner cannot fold it) rolls the statement back.
     return text("WITH " + ", ".join(ctes) + " SELECT 1 / CAST((SELECT ok FROM ok) AS INTEGER)")

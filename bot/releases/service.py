@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -15,6 +16,7 @@ from sqlmodel import Session, col, select
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
 from bot.releases import delivery, gates, records, tasks, view
+from bot.releases.known import KnownReleases, Rows, decided
 from bot.releases.render import Section
 from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
@@ -63,6 +65,9 @@ class ReleaseService:
         self.gates: list[Callable[[Tx, Release, Stage], str | None]] = []
         # Announcement sections from other workflows (checks' live validation status, alerts, bake).
         self.sections: list[Section] = []
+        # Releases as last written here: an approval decides from them, then writes with compare-and-set.
+        self.known = KnownReleases()
+        db.after_commit.append(self._forget_saved)
 
     # --- reads -------------------------------------------------------------------------
     def get(self, version: str) -> ReleaseView:
@@ -139,7 +144,12 @@ class ReleaseService:
             if begins is not None:  # a hotfix starting at a later stage has a deployment already
                 return self._view(tx.session, release)
             return ReleaseView(release, [], gates.approvals_needed(self.policy, release.risk), tasks=requested)
-        return self.db.run(work)
+        # On the ack path: on PostgreSQL one read (the version is free, and the release's id) and one
+        # write statement, where a transaction took four round trips. A start that must flush (tasks,
+        # a hotfix's deployment) runs again in a plain transaction.
+        started = self.db.run(work, deferred=True)
+        self.known.put(started.release, started.approvals)
+        return started
 
     def promote(self, version: str, origin: Origin, *, expected_stage: str | None = None) -> ReleaseView:
         """Move to the next stage when its gates allow; the last stage completes the release."""
@@ -187,9 +197,9 @@ class ReleaseService:
         """Record one approval; the requester and non-approvers are refused."""
         approver = self.is_approver(origin.user)
 
-        def work(tx: Tx) -> ReleaseView:
+        def work(tx: Tx, known: Rows | None) -> ReleaseView:
             tx.once(origin.request_id)
-            release, approvals = self._find_with_approvals(tx.session, version)
+            release, approvals = known or self._find_with_approvals(tx.session, version)
             self._check_approver(release, origin.user, approver, "approve")
             next_status(release.version, release.status, "approve")
             if self._past_approval(release):
@@ -205,8 +215,10 @@ class ReleaseService:
                      to_state=release.stage)
             self.announce(tx, release, f"Approved by {mention(origin.user)}.")
             return ReleaseView(release, [*approvals, approval], gates.approvals_needed(self.policy, release.risk))
-        # On the ack path: read, decide, then one compare-and-set batch (one statement on PostgreSQL).
-        return self.db.run(work, deferred=True)
+        # On the ack path: read (or take the release as this process last wrote it), decide, then one
+        # compare-and-set batch (one statement on PostgreSQL).
+        return decided(self.known, check_version(version), lambda known, attempts: self.db.run(
+            partial(work, known=known), deferred=True, attempts=attempts))
 
     def reject(self, version: str, origin: Origin, reason: str = "") -> ReleaseView:
         """An approver stops the release before production."""
@@ -358,6 +370,11 @@ class ReleaseService:
                                    "another approver must (four eyes).")
         if not approver:
             raise PermissionDenied(f"Only approvers may {verb} a release; you are not in WARROOM_APPROVERS.")
+
+    def _forget_saved(self, tx: Tx) -> None:
+        changed = {row_id for table, row_id in tx.saved if table == "release"}
+        if changed:
+            self.known.forget(changed)
 
     def emit(self, tx: Tx, release: Release, action: str, origin: Origin) -> None:
         """Tell the listeners about a release event, inside its transaction."""

@@ -107,7 +107,7 @@ def test_deferred_work_that_needs_an_id_back_runs_again_in_a_transaction(databas
     def work(tx: Tx) -> int:
         runs.append(tx.deferred)
         release = _new_release("v2")
-        assert tx.insert_new(release, "version")
+        tx.add(release)
         tx.audit(Origin("U1", "test"), "release", release.id or 0, "start")
         return release.id or 0
 
@@ -116,6 +116,55 @@ def test_deferred_work_that_needs_an_id_back_runs_again_in_a_transaction(databas
     with db.read() as s:
         assert [r.id for r in s.exec(select(Release)).all()] == [rid]
         assert [(a.action, a.subject_id) for a in s.exec(select(AuditEntry)).all()] == [("start", rid)]
+
+
+def test_deferred_work_inserts_a_new_row_with_its_batch_and_a_later_save_with_it(database_url: str) -> None:
+    """insert_new in deferred work: the row gets its id at once (rows of the batch refer to it), is
+    written with the batch, and a save of it before the end is part of that insert."""
+    db = _db(database_url)
+    _seed(db)  # v1, so the new row's id is not simply the first
+    runs: list[bool] = []
+
+    def work(tx: Tx) -> int:
+        runs.append(tx.deferred)
+        release = _new_release("v2")
+        assert tx.insert_new(release, "version")
+        tx.audit(Origin("U1", "test"), "release", release.id or 0, "start")
+        tx.save(release, stage="staging", summary="moved on")
+        assert not tx.insert_new(_new_release("v1"), "version")  # taken: nothing reserved, nothing written
+        return release.id or 0
+
+    rid = db.run(work, deferred=True)
+    assert runs == [True]
+    with db.read() as s:
+        assert [(r.version, r.stage, r.summary, r.row_version) for r in s.exec(select(Release).order_by(Release.id))
+                ] == [("v1", "dev", "", 1), ("v2", "staging", "moved on", 2)]
+        assert s.get(Release, rid).version == "v2"  # type: ignore[union-attr]
+        assert [(a.action, a.subject_id) for a in s.exec(select(AuditEntry)).all()] == [("start", rid)]
+
+
+def test_deferred_insert_new_that_loses_its_key_to_another_request_finds_it_taken_on_the_retry(
+        database_url: str) -> None:
+    """Between insert_new's read and the batch, another request inserts the same version: the batch
+    fails on the unique key, nothing of it lands, and the retry sees the version taken."""
+    db = _db(database_url)
+    answers: list[bool] = []
+
+    def work(tx: Tx) -> None:
+        answers.append(tx.insert_new(_new_release("v9"), "version"))
+        if len(answers) == 1 and db.engine.dialect.name == "postgresql":  # (SQLite: work holds the write lock)
+            with db.transaction() as other:
+                assert other.insert_new(_new_release("v9"), "version")
+                other.audit(Origin("U2", "test"), "release", 0, "theirs")
+        if answers[-1]:
+            tx.audit(Origin("U1", "test"), "release", 0, "ours")
+
+    db.run(work, deferred=True)
+    with db.read() as s:
+        assert [r.version for r in s.exec(select(Release)).all()] == ["v9"]
+        actions = [a.action for a in s.exec(select(AuditEntry)).all()]
+    assert (answers, actions) == (([True, False], ["theirs"]) if db.engine.dialect.name == "postgresql"
+                                  else ([True], ["ours"]))
 
 
 def test_deferred_work_that_flushes_orm_rows_writes_them_once_with_its_batch(database_url: str) -> None:
