@@ -195,19 +195,37 @@ def _insert_sql(conn: Connection, i: int, table: Table, columns: list[str], wher
             f"FROM json_to_recordset(CAST(:rows{i} AS json)) AS r({_record(conn, table, columns)}){where}")
 
 
+_UTC, _JSON, _OTHER = 0, 1, 2
+_AS_IS = (str, int, float, bool)
+_kinds: dict[str, dict[str, int]] = {}
+
+
+def _kinds_of(table: Table) -> dict[str, int]:
+    # Per table, once: looking each column's type up for every value of every row was most of _plain.
+    kinds = _kinds.get(table.name)
+    if kinds is None:
+        kinds = _kinds[table.name] = {c.name: _UTC if isinstance(c.type, UTCDateTime) else
+                                      _JSON if isinstance(c.type, JSON) else _OTHER for c in table.columns}
+    return kinds
+
+
 def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     """The row as JSON values, converted as each column's type would bind it."""
+    kinds = _kinds_of(table)
     out: dict[str, Any] = {}
     for key, value in row.items():
-        kind = table.c[key].type
-        if isinstance(value, datetime) and isinstance(kind, UTCDateTime):
+        kind = kinds[key]  # KeyError for a column the table lacks, as table.c[key] raised
+        if value is None or kind == _JSON or (type(value) in _AS_IS and kind == _OTHER):
+            pass
+        elif isinstance(value, datetime) and kind == _UTC:
             if value.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             value = value.astimezone(UTC).replace(tzinfo=None).isoformat()
-        elif value is not None and not isinstance(kind, JSON) and not isinstance(value, str | int | float | bool):
+        elif not isinstance(value, str | int | float | bool):
             value = str(value)
         out[key] = value
     return out
+
 
 
 # A compare-and-set update: (table, row id, the row_version it was read at, the new values,
