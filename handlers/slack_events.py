@@ -201,10 +201,13 @@ def endpoint(bolt: App, signing_secret: str) -> Endpoint:
             check_shape(payload)
         except Malformed as exc:
             return _bad(400, f"not a Slack payload: {exc}")
+        # From the scope as the server gave it (Starlette's URL and header views parse more than Bolt reads).
         headers: dict[str, str | Sequence[str]] = {
-            k: v for k, v in request.headers.items() if k not in ("content-type", "content-length")}
+            k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]
+            if k not in (b"content-type", b"content-length")}
         headers["content-type"] = "application/json"
-        bolt_request = BoltRequest(body=json.dumps(payload), query=request.url.query, headers=headers)
+        bolt_request = BoltRequest(body=json.dumps(payload), query=request.scope["query_string"].decode("latin-1"),
+                                   headers=headers)
         answer = await run_in_threadpool(bolt.dispatch, bolt_request)
         return Response(answer.body, status_code=answer.status, headers=answer.first_headers_without_set_cookie())
 
