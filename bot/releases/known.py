@@ -27,7 +27,9 @@ Rows = tuple[Release, list[Approval]]
 
 def _copy(value: Any) -> Any:
     # Only JSON columns hold mutable values; the rest (text, numbers, datetimes) are shared safely.
-    return copy.deepcopy(value) if isinstance(value, dict | list) else value
+    if isinstance(value, dict | list):
+        return copy.deepcopy(value) if value else type(value)()
+    return value
 
 
 def _values(row: Release | Approval) -> dict[str, Any] | None:
