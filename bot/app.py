@@ -57,7 +57,7 @@ from bot.tokens import Tokens
 from bot.tx import Database
 from bot.vault import Vault
 from bot.wake import WakeSender, listen, wake_dir
-from handlers import api, deploy_hooks, hooks, slack_events
+from handlers import api, deploy_hooks, hooks, matching, slack_events
 from handlers.prometheus import LatencyMiddleware, Prometheus
 from storage.db import make_engine
 from storage.migrate import upgrade
@@ -212,6 +212,7 @@ def build_bolt(services: Services) -> App:
         raise_error_for_unhandled_request=False,
     )
     handlers.register(app, services)
+    matching.direct(app)
     return app
 
 
