@@ -240,7 +240,7 @@ class Tx:
 
 def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
     # Unset (None) columns are left out, so the table's defaults apply.
-    return {c.name: getattr(row, c.name) for c in table.columns if getattr(row, c.name) is not None}
+    return {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
 
 
 class _ReadSession(Session):
