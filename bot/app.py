@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 import handlers
 from bot.checks.service import ChecksService
 from bot.clock import Clock
+from bot.database import Database
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.edge import EdgeLimits, Limit
@@ -54,7 +55,6 @@ from bot.scheduler import DueWork
 from bot.services import Services
 from bot.settings import Settings
 from bot.tokens import Tokens
-from bot.tx import Database
 from bot.vault import Vault
 from bot.wake import WakeSender, listen, wake_dir
 from handlers import api, deploy_hooks, hooks, matching, slack_events

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.database import Database
 from bot.incidents.state import OPEN
 from bot.metrics.charts import alt_text, lines, title
 from bot.metrics.service import METRICS_REPORT, MetricsService, Window
@@ -30,7 +31,7 @@ from bot.outbox_port import SlackPort, session_sink
 from bot.policy import Policy
 from bot.releases import gates
 from bot.text import escape
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 from storage.models import Approval, Incident, Release, SlackRef
 from storage.vocab import ReleaseStatus
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.checks.service import ChecksService
 from bot.clock import Clock
+from bot.database import Database
 from bot.deployments.service import DeploymentService
 from bot.directory import Directory
 from bot.executors.deliver import ExecutorClient
@@ -22,7 +23,6 @@ from bot.releases.service import ReleaseService
 from bot.releases.tasks import TaskService
 from bot.settings import Settings
 from bot.tokens import Tokens
-from bot.tx import Database
 
 
 @dataclass

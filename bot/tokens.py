@@ -15,8 +15,8 @@ from enum import StrEnum
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.database import Database
 from bot.errors import NotFound, UsageError
-from bot.tx import Database
 from storage.models import ApiToken, table_of
 
 

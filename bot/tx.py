@@ -1,26 +1,23 @@
-"""One transaction per request: state change, audit row and outgoing messages commit
-together; the sender is woken only after the commit. Workflow code queues Slack calls through
-``tx.slack`` (``bot.outbox_port.SlackPort``), one typed method per gateway verb."""
+"""The unit of work of one request: state change, audit row and outgoing messages commit together
+(``bot.database.Database`` runs it and wakes the sender only after the commit). Workflow code
+queues Slack calls through ``tx.slack`` (``bot.outbox_port.SlackPort``), one typed method per
+gateway verb."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Row, event, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, SQLModel
 
-from bot.clock import Clock
-from bot.errors import Conflict, DatabaseUnavailable, NeedsTransaction, WarroomError
+from bot.errors import Conflict, NeedsTransaction
 from bot.ops import Op
 from bot.outbox_port import SlackPort
 from bot.outbox_port import outbox_row as outbox_row  # re-exported for outbox hooks that write rows
@@ -36,7 +33,6 @@ from storage.bulk import (
     reserve_unless_exists,
     write_all,
 )
-from storage.db import session_scope
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
 
 log = logging.getLogger(__name__)
@@ -71,8 +67,13 @@ class Tx:
     and the row goes in the batch.
     """
 
-    def __init__(self, session: Session, now: datetime, *, deferred: bool = False) -> None:
-        self.session = session
+    def __init__(self, session: Session | Callable[[], Session], now: datetime, *, deferred: bool = False,
+                 autocommit_reads: bool = False) -> None:
+        # A callable: the session is opened on first use (deferred work that reads nothing needs none).
+        self.opened: Session | None = session if isinstance(session, Session) else None
+        self._open: Callable[[], Session] | None = None if isinstance(session, Session) else session
+        # Deferred on PostgreSQL: every read commits at once, so a new row can only go in the batch.
+        self.autocommit_reads = autocommit_reads
         self.now = now
         self.deferred = deferred
         self._audit: list[dict[str, Any]] = []
@@ -83,9 +84,17 @@ class Tx:
         # insert_new's rows in a deferred transaction on PostgreSQL, by (table, id): the batch inserts them.
         self._reserved: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
         self.saved: set[tuple[str, int]] = set()  # (table, id) of every row ``save`` changed
-        self.slack = SlackPort(self._outbox.append, now, None if deferred else session)
+        self.slack = SlackPort(self._outbox.append, now, None if deferred else self.session)
         # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
         self.memo: dict[str, Any] = {}
+
+    @property
+    def session(self) -> Session:
+        """The transaction's session."""
+        if self.opened is None:
+            assert self._open is not None
+            self.opened = self._open()
+        return self.opened
 
     @property
     def queued(self) -> int:
@@ -146,7 +155,7 @@ class Tx:
         table = table_of(type(row))
         values = _set_columns(table, row)
         conn = self.session.connection()
-        if isinstance(self.session, _ReadSession):
+        if self.autocommit_reads:
             # Deferred on PostgreSQL: one read now, and the row joins the batch (whose statement fails
             # on the unique key if another request inserted the same value meanwhile; run retries).
             new_id = reserve_unless_exists(conn, table, unique, values[unique])
@@ -241,157 +250,3 @@ class Tx:
 def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
     # Unset (None) columns are left out, so the table's defaults apply.
     return {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
-
-
-class _ReadSession(Session):
-    """The session of deferred work on PostgreSQL: autocommit, so an ORM flush would write at once,
-    outside the batch; it raises NeedsTransaction instead (see Tx)."""
-
-
-@event.listens_for(_ReadSession, "before_flush")
-def _no_flush(session: Session, *_: Any) -> None:
-    if session.new or session.dirty or session.deleted:
-        raise NeedsTransaction("ORM flush")
-
-
-class Database:
-    """Opens transactions, retries lost compare-and-set races, wakes the sender."""
-
-    def __init__(self, engine: Engine, clock: Clock,
-                 on_commit: Callable[[bool, frozenset[str]], None] | None = None) -> None:
-        self.engine = engine
-        self.clock = clock
-        self.on_commit = on_commit
-        # Called with each committed transaction (e.g. to forget cached copies of the rows it saved).
-        self.after_commit: list[Callable[[Tx], None]] = []
-        # One-statement writes on PostgreSQL skip BEGIN and COMMIT: the statement is atomic alone.
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-
-    @contextmanager
-    def transaction(self, *, background: bool = False, deferred: bool = False) -> Iterator[Tx]:
-        """A single transaction; queued messages are released after it commits (``deferred``: see Tx)."""
-        if deferred:
-            with self._deferred(background) as tx:
-                yield tx
-        else:
-            with session_scope(self.engine, background=background) as session:
-                tx = Tx(session, self.clock.now())
-                yield tx
-                tx.finish()
-        for hook in self.after_commit:
-            hook(tx)
-        if tx.queued and self.on_commit:
-            # Which lane to wake (a form or ephemeral reply is fast), and what was queued.
-            self.on_commit(any(row["fast"] for row in tx._outbox), frozenset(row["op"] for row in tx._outbox))
-
-    @contextmanager
-    def _deferred(self, background: bool) -> Iterator[Tx]:
-        # PostgreSQL: the reads autocommit and the batch is one statement, so no BEGIN or COMMIT round
-        # trips. SQLite: one write transaction as usual (a separate read snapshot first measured
-        # slower: a second connection and transaction for every request).
-        if self.engine.dialect.name != "postgresql":
-            with session_scope(self.engine, background=background) as session:
-                tx = Tx(session, self.clock.now(), deferred=True)
-                yield tx
-                tx.flush(session.connection())
-            return
-        with _ReadSession(self._autocommit, expire_on_commit=False) as session:
-            tx = Tx(session, self.clock.now(), deferred=True)
-            yield tx
-            if session.new or session.dirty or session.deleted:
-                raise NeedsTransaction("ORM changes")  # they would be lost: nothing flushes this session
-            if tx.writes:
-                tx.flush(session.connection())
-
-    def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False,
-            deferred: bool = False) -> T:
-        """Run ``work`` in a transaction, again from the top when a concurrent writer won.
-
-        ``background``: due work no user waits for (on SQLite, requests go first). ``deferred``:
-        ``work`` reads, then its writes go in one compare-and-set batch (see Tx).
-        """
-        for attempt in range(attempts):
-            try:
-                try:
-                    return self._try(work, background, deferred)
-                except NeedsTransaction as exc:  # in the same attempt, and for the next ones
-                    log.debug("deferred work needs a transaction (%s): running it in one", exc)
-                    deferred = False
-                    return self._try(work, background, deferred)
-            except IntegrityError as exc:
-                # A unique key lost a race: for idempotency keys that means a duplicate.
-                if "processed_request" in str(exc.orig) or "uq_approval" in str(exc.orig):
-                    raise Duplicate(str(exc.orig)) from exc
-                if attempt == attempts - 1:
-                    raise
-            except (DBAPIError, SQLAlchemyTimeoutError) as exc:
-                if self.unreachable(exc):
-                    if attempt == 0 and getattr(exc, "connection_invalidated", False):
-                        continue  # a pooled connection died (a restart): one more try on a fresh one
-                    raise DatabaseUnavailable() from exc
-                if not isinstance(exc, OperationalError):
-                    raise
-                if attempt == attempts - 1:  # SQLite busy for too long: another writer
-                    raise Conflict("too many concurrent changes; try again") from exc
-                time.sleep(0.005 * (attempt + 1))
-            except Conflict as exc:
-                if attempt == attempts - 1:
-                    raise Conflict("too many concurrent changes; try again") from exc
-                log.debug("retrying after %s", type(exc).__name__)
-                time.sleep(0.005 * (attempt + 1))
-        raise AssertionError("unreachable")
-
-    def _try(self, work: Callable[[Tx], T], background: bool, deferred: bool) -> T:
-        with self.transaction(background=background, deferred=deferred) as tx:
-            try:
-                return work(tx)
-            except WarroomError as exc:
-                # A re-delivery refused by a rule its first delivery changed is a duplicate.
-                if not isinstance(exc, Conflict) and tx.seen_before():
-                    raise Duplicate(f"request applied already ({exc.message})") from exc
-                raise
-
-    def write_one(self, stmt: Executable, params: dict[str, Any]) -> list[Row[Any]]:
-        """Run one self-contained write statement and commit it; returns its rows.
-
-        On PostgreSQL this is a single round trip (autocommit: no BEGIN, no COMMIT); on SQLite
-        it is a write transaction queued behind the writer gate like any other.
-        """
-        if self.engine.dialect.name != "postgresql":
-            with session_scope(self.engine) as session:
-                return list(session.connection().execute(stmt, params))
-        try:
-            with self._autocommit.connect() as conn:
-                return list(conn.execute(stmt, params))
-        except (DBAPIError, SQLAlchemyTimeoutError) as exc:
-            if self.unreachable(exc):
-                raise DatabaseUnavailable() from exc
-            raise
-
-    def unreachable(self, exc: BaseException) -> bool:
-        """True when ``exc`` means the database cannot be reached, not that a statement failed."""
-        if isinstance(exc, SQLAlchemyTimeoutError) or getattr(exc, "connection_invalidated", False):
-            return True
-        if self.engine.dialect.name != "postgresql" or not isinstance(exc, OperationalError):
-            return False
-        text = str(getattr(exc, "orig", exc)).lower()
-        return any(w in text for w in ("connect", "server closed", "terminating", "timeout", "timed out"))
-
-    def ping(self) -> str | None:
-        """None when the database answers; else why not (for /readyz)."""
-        try:
-            with self.engine.connect() as conn:
-                conn.exec_driver_sql("SELECT 1")
-        except Exception as exc:  # reported, not raised: readiness is a yes/no question
-            return f"database unreachable: {type(exc).__name__}"
-        return None
-
-    def read(self) -> Session:
-        """A session for reads (use as a context manager)."""
-        return Session(self.engine, expire_on_commit=False)
-
-    def first(self, statement: Executable, params: dict[str, Any]) -> Row[Any] | None:
-        """The first row of a Core read, outside any transaction of the caller's (on PostgreSQL
-        without BEGIN and ROLLBACK round trips)."""
-        with (self._autocommit if self.engine.dialect.name == "postgresql" else self.engine).connect() as conn:
-            return conn.execute(statement, params).first()

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from bot.tx import Database
+from bot.database import Database
 from storage.models import AuditEntry, Incident, Release, TimelineEntry
 
 

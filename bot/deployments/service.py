@@ -12,11 +12,12 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import col, select
 
+from bot.database import Database
 from bot.errors import DeploymentFinished, InvalidTransition, NotFound, PermissionDenied, Unauthorized, UsageError
 from bot.releases import delivery, records
 from bot.releases.service import ReleaseService
 from bot.releases.state import ACTIVE
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 from storage.models import Deployment, Release
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from bot.database import Database
 from bot.errors import Conflict
-from bot.tx import Database, Tx
+from bot.tx import Tx
 from storage.bulk import unless_exists
 from storage.db import is_postgres
 from storage.models import InboundEvent, table_of

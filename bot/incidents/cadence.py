@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from bot.database import Database
 from bot.incidents import prose, render, room, view
 from bot.incidents.state import INVESTIGATING, OPEN, RESOLVED
 from bot.policy import Policy, Postmortem
 from bot.text import duration, local_time, mention
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 from storage.db import is_postgres
 from storage.models import Incident
 

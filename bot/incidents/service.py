@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from bot.database import Database
 from bot.errors import NotFound, UsageError
 from bot.incidents import markdown, prose, render, room, view
 from bot.incidents.cadence import Cadence, next_postmortem_reminder, response_schedule
@@ -25,7 +26,7 @@ from bot.releases.requests import StartRelease, check_version
 from bot.releases.service import ReleaseService
 from bot.releases.view import ReleaseView
 from bot.text import duration, escape, mention
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 from storage.models import Incident, ProcessedRequest, Release
 from storage.vocab import ReleaseType, Risk, Severity
 

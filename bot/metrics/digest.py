@@ -16,9 +16,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.database import Database
 from bot.metrics.service import MetricsService, Window
 from bot.policy import WEEKDAYS, Digest
-from bot.tx import Database
 from storage.models import ScheduledPost, table_of
 
 log = logging.getLogger(__name__)

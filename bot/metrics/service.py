@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from bot.database import Database
 from bot.errors import UsageError
 from bot.metrics import imports
 from bot.metrics.cache import ReportCache
@@ -18,7 +19,7 @@ from bot.metrics.loading import add_incidents, load
 from bot.ops import Op
 from bot.policy import Policy
 from bot.text import escape
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 
 MAX_DAYS = 800
 _SERVICE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/@+-]{0,63}$")

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
+from bot.database import Database
 from bot.errors import GateBlocked, InvalidTransition, NotFound, PermissionDenied, UsageError
 from bot.policy import Policy, Stage
 from bot.releases import delivery, gates, records, tasks, view
@@ -22,7 +23,7 @@ from bot.releases.requests import StartRelease, check_version
 from bot.releases.state import ACTIVE, COMPLETED, next_status
 from bot.releases.view import ANNOUNCEMENT, ReleaseView, announcement_key, load
 from bot.text import escape, mention
-from bot.tx import Database, Origin, Tx, ref
+from bot.tx import Origin, Tx, ref
 from storage.models import Approval, AuditEntry, Incident, OutboxMessage, Release, table_of
 from storage.rows import new_row
 from storage.vocab import ReleaseType

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from bot.database import Database
 from bot.errors import InvalidTransition, NotFound, PermissionDenied, Unauthorized, UsageError
 from bot.ops import Op
 from bot.policy import PHASES, Policy, Stage
@@ -19,7 +20,7 @@ from bot.releases.records import token_hash
 from bot.releases.task_render import MARKS, MESSAGE, message, owner_text, task_key
 from bot.releases.view import announcement_key, tasks_of
 from bot.text import escape
-from bot.tx import Database, Origin, Tx, ref
+from bot.tx import Origin, Tx, ref
 from storage.models import Release, ReleaseTask, SlackRef
 from storage.vocab import TaskState
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import Clock
-from bot.tx import Database
+from bot.database import Database
 from slackbox import RunningWorkspace, SandboxStore, start_workspace
 from slackbox.seed import BOT_USER_ID
 from storage.db import make_engine

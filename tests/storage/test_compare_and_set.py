@@ -9,8 +9,9 @@ import pytest
 from sqlmodel import select
 
 from bot.clock import Clock
+from bot.database import Database
 from bot.errors import Conflict
-from bot.tx import Database, Origin, Tx
+from bot.tx import Origin, Tx
 from storage.db import make_engine
 from storage.migrate import upgrade
 from storage.models import AuditEntry, OutboxMessage, Release
