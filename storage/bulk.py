@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from storage.types import UTCDateTime
 
 Group = tuple[Table, list[dict[str, Any]]]
-_statements: dict[tuple[tuple[str, tuple[str, ...]], ...], TextClause] = {}
+_statements: dict[tuple[tuple[str, tuple[str, ...]], ...], str] = {}
 
 
 def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
@@ -40,11 +40,37 @@ def insert_all(conn: Connection, groups: Sequence[Group]) -> None:
             insert_rows(conn, table, rows)
         return
     shapes = tuple((table.name, tuple(rows[0])) for table, rows in present)
-    statement = _statements.get(shapes)
-    if statement is None:
-        statement = _statements[shapes] = _statement(conn, present)
-    conn.execute(statement, {f"rows{i}": json.dumps([_plain(table, row) for row in rows])
-                             for i, (table, rows) in enumerate(present)})
+    sql = _statements.get(shapes)
+    if sql is None:
+        sql = _statements[shapes] = _pg_sql(conn, _statement(conn, present))
+    on_driver(conn, sql, {f"rows{i}": json.dumps([_plain(table, row) for row in rows])
+                          for i, (table, rows) in enumerate(present)})
+
+
+def _pg_sql(conn: Connection, statement: TextClause) -> str:
+    return str(statement.compile(dialect=conn.dialect))
+
+
+def on_driver(conn: Connection, sql: str, params: dict[str, Any]) -> Any:
+    """Run ``sql`` (compiled once for psycopg) on the driver's connection; its first row, if it returns any.
+
+    For the prebuilt statements of the ack path: ``Connection.execute`` cost as much CPU again as
+    psycopg's own work (37 against 37 µs). Errors come out as Core raises them, and a connection that
+    turns out dropped is invalidated, so the pool replaces it and Database.run tries once more."""
+    fairy = conn.connection
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = fairy.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return cursor.fetchone() if cursor.description else None
+    except dbapi.Error as exc:
+        gone = conn.dialect.is_disconnect(exc, fairy, cursor)
+        if gone:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(sql, params, exc, dbapi.Error, connection_invalidated=gone,
+                                  dialect=conn.dialect) from exc
+    finally:
+        cursor.close()
 
 
 _compiled: dict[tuple[str, ...], tuple[str, tuple[str, ...], dict[str, Any]]] = {}
@@ -121,7 +147,7 @@ def _first_row(conn: Connection, key: tuple[str, ...], statement: Any, values: d
     return conn.execute(statement, values).first()
 
 
-_reserve: dict[tuple[str, str], TextClause] = {}
+_reserve: dict[tuple[str, str], str] = {}
 
 
 def reserve_unless_exists(conn: Connection, table: Table, unique: str, value: Any) -> int | None:
@@ -129,15 +155,15 @@ def reserve_unless_exists(conn: Connection, table: Table, unique: str, value: An
     when a row with that value exists. One read, so the row itself can join a transaction's one write
     statement (``write_all``); a concurrent insert of the same value fails that statement instead."""
     key = (table.name, unique)
-    statement = _reserve.get(key)
-    if statement is None:
+    sql = _reserve.get(key)
+    if sql is None:
         quote = conn.dialect.identifier_preparer.quote
         # The table's own serial sequence, found as an INSERT would (search_path), with no id spent
         # on a value that is taken.
-        statement = _reserve[key] = text(
+        sql = _reserve[key] = _pg_sql(conn, text(
             f"SELECT CASE WHEN EXISTS (SELECT 1 FROM {quote(table.name)} WHERE {quote(unique)} = :value) "
-            f"THEN NULL ELSE nextval(pg_get_serial_sequence('{table.name}', 'id')) END")
-    found = conn.execute(statement, {"value": value}).scalar()
+            f"THEN NULL ELSE nextval(pg_get_serial_sequence('{table.name}', 'id')) END"))
+    found = on_driver(conn, sql, {"value": value})[0]
     return None if found is None else int(found)
 
 
@@ -231,7 +257,7 @@ def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
 # A compare-and-set update: (table, row id, the row_version it was read at, the new values,
 # row_version among them).
 Update = tuple[Table, int, int, dict[str, Any]]
-_writes: dict[tuple[tuple[str, str, tuple[str, ...]], ...], TextClause] = {}
+_writes: dict[tuple[tuple[str, str, tuple[str, ...]], ...], str] = {}
 DIVISION_BY_ZERO = "22012"  # SQLSTATE: how the one-statement form refuses a stale batch
 
 
@@ -257,15 +283,15 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
         raise ValueError("rows of one group must have the same columns")
     shapes = (*(("u", table.name, tuple(changes)) for table, _, _, changes in updates),
               *(("g", table.name, tuple(rows[0])) for table, rows in present))
-    statement = _writes.get(shapes)
-    if statement is None:
-        statement = _writes[shapes] = _cas_statement(conn, updates, present)
+    sql = _writes.get(shapes)
+    if sql is None:
+        sql = _writes[shapes] = _pg_sql(conn, _cas_statement(conn, updates, present))
     params = {f"upd{i}": json.dumps({"id": row_id, "_seen": seen, **_plain(table, changes)})
               for i, (table, row_id, seen, changes) in enumerate(updates)}
     params |= {f"rows{i}": json.dumps([_plain(table, row) for row in rows]) for i, (table, rows) in enumerate(present)}
     stale = Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates))
     try:
-        ok = conn.execute(statement, params).scalar()
+        ok = on_driver(conn, sql, params)[0]
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == DIVISION_BY_ZERO:
             raise stale from exc
