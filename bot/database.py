@@ -75,22 +75,19 @@ class Database:
                 yield tx
                 tx.flush(session.connection())
             return
-        tx = Tx(lambda: _ReadSession(self._autocommit, expire_on_commit=False), self.clock.now(), deferred=True,
-                autocommit_reads=True)
+        # One connection, opened on first use; an ORM session only if the work reads through one (an
+        # approval decided from a known release, or a start, needs none).
+        tx = Tx(lambda: _ReadSession(bind=tx.connection, expire_on_commit=False), self.clock.now(), deferred=True,
+                connect=self._autocommit.connect)
         try:
             yield tx
             opened = tx.opened
             if opened is not None and (opened.new or opened.dirty or opened.deleted):
                 raise NeedsTransaction("ORM changes")  # they would be lost: nothing flushes this session
             if tx.writes:
-                if opened is not None:
-                    tx.flush(opened.connection())
-                else:  # it read nothing (an approval decided from a known release): no session to open
-                    with self._autocommit.connect() as conn:
-                        tx.flush(conn)
+                tx.flush(tx.connection)
         finally:
-            if tx.opened is not None:
-                tx.opened.close()
+            tx.close()
 
     def run(self, work: Callable[[Tx], T], *, attempts: int = 8, background: bool = False,
             deferred: bool = False) -> T:

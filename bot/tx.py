@@ -68,12 +68,14 @@ class Tx:
     """
 
     def __init__(self, session: Session | Callable[[], Session], now: datetime, *, deferred: bool = False,
-                 autocommit_reads: bool = False) -> None:
+                 connect: Callable[[], Connection] | None = None) -> None:
         # A callable: the session is opened on first use (deferred work that reads nothing needs none).
         self.opened: Session | None = session if isinstance(session, Session) else None
         self._open: Callable[[], Session] | None = None if isinstance(session, Session) else session
-        # Deferred on PostgreSQL: every read commits at once, so a new row can only go in the batch.
-        self.autocommit_reads = autocommit_reads
+        # Deferred on PostgreSQL: reads commit at once on a connection opened on first use (the session,
+        # if the work needs one, is bound to it), so a new row can only go in the batch.
+        self._connect = connect
+        self._conn: Connection | None = None
         self.now = now
         self.deferred = deferred
         self._audit: list[dict[str, Any]] = []
@@ -82,7 +84,7 @@ class Tx:
         self._updates: dict[tuple[str, int], Update] = {}
         self._rows: dict[tuple[Any, tuple[str, ...]], list[dict[str, Any]]] = {}
         # insert_new's rows in a deferred transaction on PostgreSQL, by (table, id): the batch inserts them.
-        self._reserved: dict[tuple[str, int], tuple[Any, dict[str, Any]]] = {}
+        self._reserved: dict[tuple[str, int], tuple[Any, SQLModel]] = {}
         self.saved: set[tuple[str, int]] = set()  # (table, id) of every row ``save`` changed
         self.slack = SlackPort(self._outbox.append, now, None if deferred else self.session)
         # Lookups a batch repeats (e.g. the open releases' shas), valid for this transaction only.
@@ -95,6 +97,22 @@ class Tx:
             assert self._open is not None
             self.opened = self._open()
         return self.opened
+
+    @property
+    def connection(self) -> Connection:
+        """The transaction's connection (the session's, unless the transaction opens its own)."""
+        if self._connect is None:
+            return self.session.connection()
+        if self._conn is None:
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Close what was opened on first use (deferred work on PostgreSQL)."""
+        if self.opened is not None:
+            self.opened.close()
+        if self._conn is not None:
+            self._conn.close()
 
     @property
     def queued(self) -> int:
@@ -150,19 +168,22 @@ class Tx:
         """Insert ``row`` unless one with the same ``unique`` column value exists (then False).
 
         One statement, where a lookup and an ORM flush took two round trips and most of a request's
-        CPU; the row then joins the session as if it had been loaded, so later changes to it flush.
+        CPU; the row then joins the session as if it had been loaded, so later changes to it flush
+        (deferred on PostgreSQL: it is inserted with the batch, as it is by then).
         """
         table = table_of(type(row))
         values = _set_columns(table, row)
-        conn = self.session.connection()
-        if self.autocommit_reads:
-            # Deferred on PostgreSQL: one read now, and the row joins the batch (whose statement fails
-            # on the unique key if another request inserted the same value meanwhile; run retries).
-            new_id = reserve_unless_exists(conn, table, unique, values[unique])
-            if new_id is not None:
-                self._reserved[(table.name, new_id)] = (table, {**values, "id": new_id})
-        else:
-            new_id = insert_unless_exists(conn, table, values, unique)
+        if self._connect is not None:
+            # Deferred on PostgreSQL: one read now, and the row joins the batch as it is by then, later
+            # saves included (the statement fails on the unique key if another request inserted the same
+            # value meanwhile; run retries). It joins no session: nothing here would flush it.
+            new_id = reserve_unless_exists(self.connection, table, unique, values[unique])
+            if new_id is None:
+                return False
+            set_committed_value(row, "id", new_id)
+            self._reserved[(table.name, new_id)] = (table, row)
+            return True
+        new_id = insert_unless_exists(self.session.connection(), table, values, unique)
         if new_id is None:
             return False
         self._adopt(row, new_id)
@@ -190,10 +211,8 @@ class Tx:
         row_id = getattr(row, "id")  # noqa: B009
         table = table_of(model)
         self.saved.add((table.name, row_id))
-        reserved = self._reserved.get((table.name, row_id))
-        if reserved is not None:  # not written yet: the batch inserts it with these changes
+        if (table.name, row_id) in self._reserved:  # not written yet: the batch inserts it as it is then
             changes["row_version"] = seen + 1
-            reserved[1].update(changes)
             for key, value in changes.items():
                 set_committed_value(row, key, value)
             return
@@ -242,7 +261,7 @@ class Tx:
     def _buffered(self) -> list[tuple[Any, list[dict[str, Any]]]]:
         # Reserved rows first: the batch's other rows may refer to them. One group each, as a later
         # save may have given one columns the others lack.
-        return [*((table, [values]) for table, values in self._reserved.values()),
+        return [*((table, [_set_columns(table, row)]) for table, row in self._reserved.values()),
                 *((table, rows) for (table, _), rows in self._rows.items()), (table_of(ProcessedRequest), self._keys),
                 (table_of(AuditEntry), self._audit), (table_of(OutboxMessage), self._outbox)]
 

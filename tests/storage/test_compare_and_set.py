@@ -132,14 +132,16 @@ def test_deferred_work_inserts_a_new_row_with_its_batch_and_a_later_save_with_it
         assert tx.insert_new(release, "version")
         tx.audit(Origin("U1", "test"), "release", release.id or 0, "start")
         tx.save(release, stage="staging", summary="moved on")
+        release.rollback_plan = "redeploy v1"  # set directly: written all the same
         assert not tx.insert_new(_new_release("v1"), "version")  # taken: nothing reserved, nothing written
         return release.id or 0
 
     rid = db.run(work, deferred=True)
     assert runs == [True]
     with db.read() as s:
-        assert [(r.version, r.stage, r.summary, r.row_version) for r in s.exec(select(Release).order_by(Release.id))
-                ] == [("v1", "dev", "", 1), ("v2", "staging", "moved on", 2)]
+        assert [(r.version, r.stage, r.summary, r.rollback_plan, r.row_version)
+                for r in s.exec(select(Release).order_by(Release.id))
+                ] == [("v1", "dev", "", "", 1), ("v2", "staging", "moved on", "redeploy v1", 2)]
         assert s.get(Release, rid).version == "v2"  # type: ignore[union-attr]
         assert [(a.action, a.subject_id) for a in s.exec(select(AuditEntry)).all()] == [("start", rid)]
 
