@@ -102,10 +102,9 @@ class ReleaseService:
         """Open a release and post its announcement in the channel it was started from."""
         def work(tx: Tx) -> ReleaseView:
             tx.once(origin.request_id)
-            s = tx.session
             severity, stage = req.severity, self.policy.stages[0].name
             if req.incident_id is not None:
-                incident = s.get(Incident, req.incident_id)
+                incident = tx.session.get(Incident, req.incident_id)
                 if incident is None:
                     raise NotFound(f"There is no incident {req.incident_id}.")
                 severity = severity or incident.severity
