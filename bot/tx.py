@@ -267,5 +267,8 @@ class Tx:
 
 
 def _set_columns(table: Any, row: SQLModel) -> dict[str, Any]:
-    # Unset (None) columns are left out, so the table's defaults apply.
-    return {c.name: value for c in table.columns if (value := getattr(row, c.name)) is not None}
+    # Unset (None) columns are left out, so the table's defaults apply. A new row keeps its values in
+    # its __dict__; reading them there skips SQLAlchemy's attribute machinery (getattr for the rest).
+    state = row.__dict__
+    return {c.name: value for c in table.columns
+            if (value := state[c.name] if c.name in state else getattr(row, c.name)) is not None}
