@@ -5,11 +5,10 @@ gateway verb."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
@@ -34,9 +33,6 @@ from storage.bulk import (
     write_all,
 )
 from storage.models import AuditEntry, OutboxMessage, ProcessedRequest, table_of
-
-log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)

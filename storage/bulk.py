@@ -253,7 +253,6 @@ def _plain(table: Table, row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-
 # A compare-and-set update: (table, row id, the row_version it was read at, the new values,
 # row_version among them).
 Update = tuple[Table, int, int, dict[str, Any]]
@@ -289,15 +288,18 @@ def write_all(conn: Connection, updates: Sequence[Update], groups: Sequence[Grou
     params = {f"upd{i}": json.dumps({"id": row_id, "_seen": seen, **_plain(table, changes)})
               for i, (table, row_id, seen, changes) in enumerate(updates)}
     params |= {f"rows{i}": json.dumps([_plain(table, row) for row in rows]) for i, (table, rows) in enumerate(present)}
-    stale = Stale(", ".join(f"{t.name} {i}" for t, i, _, _ in updates))
     try:
         ok = on_driver(conn, sql, params)[0]
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == DIVISION_BY_ZERO:
-            raise stale from exc
+            raise _stale(updates) from exc
         raise
     if not ok:
-        raise stale
+        raise _stale(updates)
+
+
+def _stale(updates: Sequence[Update]) -> Stale:
+    return Stale(", ".join(f"{table.name} {row_id}" for table, row_id, _, _ in updates))
 
 
 def _cas_update(table: Table, columns: tuple[str, ...]) -> Any:
