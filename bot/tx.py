@@ -168,18 +168,17 @@ class Tx:
         (deferred on PostgreSQL: it is inserted with the batch, as it is by then).
         """
         table = table_of(type(row))
-        values = _set_columns(table, row)
         if self._connect is not None:
             # Deferred on PostgreSQL: one read now, and the row joins the batch as it is by then, later
             # saves included (the statement fails on the unique key if another request inserted the same
             # value meanwhile; run retries). It joins no session: nothing here would flush it.
-            new_id = reserve_unless_exists(self.connection, table, unique, values[unique])
+            new_id = reserve_unless_exists(self.connection, table, unique, getattr(row, unique))
             if new_id is None:
                 return False
             set_committed_value(row, "id", new_id)
             self._reserved[(table.name, new_id)] = (table, row)
             return True
-        new_id = insert_unless_exists(self.session.connection(), table, values, unique)
+        new_id = insert_unless_exists(self.session.connection(), table, _set_columns(table, row), unique)
         if new_id is None:
             return False
         self._adopt(row, new_id)
