@@ -57,7 +57,7 @@ class Tx:
     ``deferred``: the session only reads; ``insert`` and ``save`` are buffered too, and everything is
     written at the end in one compare-and-set batch (``storage.bulk.write_all``), which fails as a
     whole if a row saved here changed after it was read. For work that reads, decides, then writes
-    rows it needs nothing back from; ``add``, ``cancel_pending`` or (on PostgreSQL, where the reads
+    rows it needs nothing back from; ``add``, ``cancel_pending``, ``mark`` or (on PostgreSQL, where the reads
     autocommit) an ORM flush raise NeedsTransaction, and Database.run runs the work again in a plain
     transaction. ``insert_new`` works there too: on PostgreSQL it reserves the row's id with a read
     and the row goes in the batch.
@@ -229,6 +229,10 @@ class Tx:
 
     def mark(self) -> tuple[int, int, int]:
         """A point to ``rewind`` to: the buffered audit, outbox and key rows so far."""
+        if self.deferred:
+            # A deferred transaction also buffers rows, updates and reserved inserts, which a savepoint
+            # cannot roll back: the work runs again in a plain transaction, where only these three buffer.
+            raise NeedsTransaction("mark")
         return len(self._audit), len(self._outbox), len(self._keys)
 
     def rewind(self, mark: tuple[int, int, int]) -> None:

@@ -119,6 +119,36 @@ def test_deferred_work_that_needs_an_id_back_runs_again_in_a_transaction(databas
         assert [(a.action, a.subject_id) for a in s.exec(select(AuditEntry)).all()] == [("start", rid)]
 
 
+def test_deferred_work_that_rolls_back_a_savepoint_runs_again_and_keeps_only_what_came_before(
+        database_url: str) -> None:
+    # A deferred batch also holds updates a savepoint cannot roll back, so ``mark`` gives way to a plain
+    # transaction: there the savepoint undoes the save and the rewind the rows buffered after the mark.
+    db = _db(database_url)
+    rid = _seed(db)
+    runs: list[bool] = []
+
+    def work(tx: Tx) -> None:
+        runs.append(tx.deferred)
+        release = tx.session.get(Release, rid)
+        assert release is not None
+        tx.audit(Origin("U1", "test"), "release", rid, "kept")
+        mark = tx.mark()
+        try:
+            with tx.session.begin_nested():
+                tx.save(release, stage="staging")
+                tx.audit(Origin("U1", "test"), "release", rid, "rolled back")
+                raise ValueError("this step fails")
+        except ValueError:
+            tx.rewind(mark)
+
+    db.run(work, deferred=True)
+    assert runs == [True, False]
+    with db.read() as s:
+        assert [a.action for a in s.exec(select(AuditEntry)).all()] == ["kept"]
+        release = s.get(Release, rid)
+        assert release is not None and release.stage == "dev" and release.row_version == 1
+
+
 def test_deferred_work_inserts_a_new_row_with_its_batch_and_a_later_save_with_it(database_url: str) -> None:
     """insert_new in deferred work: the row gets its id at once (rows of the batch refer to it), is
     written with the batch, and a save of it before the end is part of that insert."""
