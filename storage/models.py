@@ -219,6 +219,8 @@ class Deployment(SQLModel, table=True):
         UniqueConstraint("service", "version", "environment", "finished_at", name="uq_deployment_identity"),
         Index("ix_deployment_env_finished", "environment", "finished_at"),
         Index("ix_deployment_service_finished", "service", "finished_at"),
+        # What ran before a version in one environment (records.previous_version, on every rollback).
+        Index("ix_deployment_service_env_finished", "service", "environment", "finished_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     release_id: int | None = Field(default=None, foreign_key="release.id", index=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_
+from sqlalchemy import bindparam, literal
 from sqlmodel import Session, col, func, select
 
 from bot.ops import Op
@@ -17,6 +17,7 @@ from bot.policy_executors import GithubActionsExecutor, GithubDeploymentsExecuto
 from bot.tx import Origin, Tx
 from storage.models import CommitRecord, Deployment, DeploymentCommit, Release
 from storage.rows import new_row
+from storage.types import UTCDateTime
 
 PENDING = ("requested", "in_progress")
 FINISHED = ("succeeded", "failed", "timed_out")
@@ -57,13 +58,15 @@ def of_release(s: Session, release_id: int) -> list[Deployment]:
 
 
 # One statement (a promotion runs it on its way to the executor): when ``version`` never shipped
-# there, the bound is NULL and every earlier success counts.
+# there, the bound is the end of time and every earlier success counts. A plain bound, not "NULL or
+# before": that made the bound a filter, and a long history was read row by row down to it.
 _SAME = (Deployment.service == bindparam("service"), Deployment.environment == bindparam("environment"),
          Deployment.result == "success", Deployment.kind != "rollback")
 _SHIPPED = (select(func.max(Deployment.finished_at)).where(*_SAME, Deployment.version == bindparam("version"))
             .scalar_subquery())
+_END_OF_TIME = literal(datetime.max.replace(tzinfo=UTC), UTCDateTime())
 _PREVIOUS = (select(Deployment.version).where(*_SAME, Deployment.version != bindparam("version"))
-             .where(or_(_SHIPPED.is_(None), col(Deployment.finished_at) < _SHIPPED))
+             .where(col(Deployment.finished_at) < func.coalesce(_SHIPPED, _END_OF_TIME))
              .order_by(col(Deployment.finished_at).desc(), col(Deployment.id).desc()).limit(1))
 
 
