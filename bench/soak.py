@@ -2,11 +2,12 @@
 descriptors and ack latency of the web process (and the worker on PostgreSQL).
 
     .venv/bin/python bench/soak.py [--duration 3600] [--rate 10] [--rooms 200] [--interval 60]
-        [--db sqlite|postgres] [--pg URL]
+        [--db sqlite|postgres] [--pg URL] [--report 300]
 
 Pass: resident memory grows < 10% after the warm-up (5 minutes, or a quarter of a short run),
 no file-descriptor growth, ack p99 of the last window (10 minutes, or a quarter) within 20%
-of the first window's.
+of the first window's. A timeline line per ``--report`` seconds shows where a drift comes from:
+ack p50/p99, CPU used by each process and PostgreSQL's, and the tables read by sequential scans.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ack_latency import click_body, command_body, drop_schema, pct, pg_schema, signed, start  # noqa: E402
+from soak_timeline import Timeline  # noqa: E402
 
 
 def rss_kb(pid: int) -> int:
@@ -59,10 +61,11 @@ def main() -> int:
     parser.add_argument("--interval", type=int, default=60, help="war-room status cadence, seconds")
     parser.add_argument("--db", default="sqlite", choices=["sqlite", "postgres"])
     parser.add_argument("--pg", default=os.environ.get("WARROOM_TEST_POSTGRES_URL"))
+    parser.add_argument("--report", type=float, default=300, help="seconds per timeline line")
     args = parser.parse_args()
     env = {"WARROOM_STATUS_INTERVAL": str(args.interval), "WARROOM_INCIDENTS_CHANNEL": "C0INCIDENTS"}
     tmp = tempfile.mkdtemp(prefix="warroom-soak-")
-    procs, schema = [], None
+    procs, schema, timeline = [], None, None
     try:
         slack, slack_url = start("slack")
         procs.append(slack)
@@ -71,6 +74,7 @@ def main() -> int:
             bot, url = start("warroom", api, f"sqlite:///{tmp}/soak.db", "all", env=env)
             procs.append(bot)
             watched = [bot.pid]
+            names = {"web+worker": bot.pid}
         else:
             if not args.pg:
                 raise SystemExit("--pg URL (or WARROOM_TEST_POSTGRES_URL) is needed for --db postgres")
@@ -79,6 +83,7 @@ def main() -> int:
             worker = start("worker", api, db, env=env)[0]
             procs += [bot, worker]
             watched = [bot.pid, worker.pid]
+            names = {"web": bot.pid, "worker": worker.pid}
         client = httpx.Client(timeout=10)
 
         def send(body: str) -> float:
@@ -95,11 +100,19 @@ def main() -> int:
         samples: list[tuple[float, list[int], list[int]]] = []
         lat: list[tuple[float, float]] = []
         lock = threading.Lock()
+        print("timeline (acks, CPU seconds used per window" + (", rows read by table scans" if schema else "")
+              + "):", flush=True)
+        timeline = Timeline(names, args.pg if schema else None, schema)
+        next_report = args.report
         t0 = time.monotonic()
         run = uuid.uuid4().hex[:6]
         i = 0
         next_sample = t0
         while (now := time.monotonic()) - t0 < args.duration:
+            if now - t0 >= next_report:
+                timeline.window(next_report - args.report, next_report,
+                                [ms for t, ms in lat if next_report - args.report <= t < next_report])
+                next_report += args.report
             if now >= next_sample:
                 samples.append((now - t0, [rss_kb(p) for p in watched], [fds(p) for p in watched]))
                 next_sample += 10
@@ -110,6 +123,10 @@ def main() -> int:
             i += 1
             time.sleep(max(0.0, t0 + i / args.rate - time.monotonic()))
         samples.append((time.monotonic() - t0, [rss_kb(p) for p in watched], [fds(p) for p in watched]))
+        if next_report - args.report < args.duration:
+            timeline.window(next_report - args.report, args.duration,
+                            [ms for t, ms in lat if t >= next_report - args.report])
+        timeline.tables()
         warm = min(300.0, args.duration / 4)
         window = min(600.0, args.duration / 4)
         base = next(s for s in samples if s[0] >= warm)
@@ -126,6 +143,8 @@ def main() -> int:
         print(f"ack p50 {statistics.median(x for _, x in lat):.2f} ms; p99 first window {p_first:.2f} ms, "
               f"last window {p_last:.2f} ms ({'ok' if p_last <= p_first * 1.2 else 'FAIL'})")
     finally:
+        if timeline is not None:
+            timeline.close()
         for p in procs:
             p.terminate()
             p.wait(10)

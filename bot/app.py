@@ -8,6 +8,7 @@ import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
@@ -59,8 +60,9 @@ from bot.vault import Vault
 from bot.wake import WakeSender, listen, wake_dir
 from handlers import api, deploy_hooks, hooks, matching, slack_events
 from handlers.prometheus import LatencyMiddleware, Prometheus
-from storage.db import make_engine
+from storage.db import is_postgres, make_engine
 from storage.migrate import upgrade
+from storage.upkeep import vacuum_due
 
 log = logging.getLogger(__name__)
 # Used only when no real credentials are set: the local workspace signs with this.
@@ -160,6 +162,8 @@ def register_renderers(outbox: OutboxSender, policy: Policy, clock: Clock, secti
 
 
 INBOX_POLL_SECONDS = 0.1
+UPKEEP_SECONDS = 20.0  # how often the worker looks for tables to vacuum (storage.upkeep): a busy outbox
+# leaves about 100 dead rows a second, so the claim walks a few thousand at most between vacuums
 
 
 def register_jobs(due: DueWork, services: Services) -> None:
@@ -171,6 +175,9 @@ def register_jobs(due: DueWork, services: Services) -> None:
     due.add("inbound", services.inbox.run_due, every=INBOX_POLL_SECONDS)
     due.add("home-refresh", services.home.refresh_due)
     settings, policy = services.settings, services.policy
+    if settings.db_vacuum_dead_rows and is_postgres(services.db.engine):
+        due.add("db-upkeep", partial(vacuum_due, services.db.engine, settings.db_vacuum_dead_rows),
+                every=UPKEEP_SECONDS)
     if settings.vault_dir:
         due.add("vault", Vault(services.db, settings.vault_dir).sync_due)
     if policy.digest is not None:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     outbox_give_up: float = Field(default=86400.0, gt=0, alias="WARROOM_OUTBOX_GIVE_UP")
     # Seconds the ack path waits for the database before answering "cannot reach its database".
     db_timeout: float = Field(default=1.5, gt=0, le=10, alias="WARROOM_DB_TIMEOUT")
+    # PostgreSQL: the worker vacuums a table of ours once it has this many dead rows (storage.upkeep);
+    # 0 leaves that to the server's autovacuum alone.
+    db_vacuum_dead_rows: int = Field(default=2000, ge=0, alias="WARROOM_DB_VACUUM_DEAD_ROWS")
     github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
     # The base of the callback URLs handed to executors (how they reach this bot).
     public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")
