@@ -45,14 +45,13 @@ def slack_stub() -> Starlette:
     async def method(request: Request) -> Response:
         name = request.path_params["method"]
         ts = f"{int(time.time())}.{next(_ts):06d}"
+        args = await args_of(request)
         if name == "chat.postMessage":
-            args = await args_of(request)
             posts.append((time.time(), str(args.get("channel")), str(args.get("text", ""))[:80],
                           args.get("thread_ts")))
             messages.append({"channel": str(args.get("channel")), "text": str(args.get("text", "")), "ts": ts,
                              "thread_ts": args.get("thread_ts")})
         if name in ("conversations.history", "conversations.replies"):
-            args = await args_of(request)
             oldest = float(args.get("oldest") or 0)
             found = [{"type": "message", "bot_id": "B0WARROOM", "text": m["text"], "ts": m["ts"]}
                      for m in messages if m["channel"] == args.get("channel") and float(str(m["ts"])) >= oldest
@@ -63,7 +62,10 @@ def slack_stub() -> Starlette:
                                  "user": "warroom", "team": "bench", "url": "http://127.0.0.1/"})
         if name == "conversations.create":
             return JSONResponse({"ok": True, "channel": {"id": f"C{next(_ts)}", "name": "x"}})
-        return JSONResponse({"ok": True, "channel": "C0RELEASES", "ts": ts, "message_ts": ts})
+        # The channel the call went to, as Slack answers: the bot stores it and sends the message's
+        # updates and thread replies there (one fixed channel would pace them all as one channel).
+        return JSONResponse({"ok": True, "channel": str(args.get("channel") or "C0RELEASES"), "ts": ts,
+                             "message_ts": ts})
 
     async def recorded(_: Request) -> Response:
         return JSONResponse({"posts": posts})

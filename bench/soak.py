@@ -71,7 +71,8 @@ def main() -> int:
         procs.append(slack)
         api = f"{slack_url}/api/"
         if args.db == "sqlite":
-            bot, url = start("warroom", api, f"sqlite:///{tmp}/soak.db", "all", env=env)
+            db = f"sqlite:///{tmp}/soak.db"
+            bot, url = start("warroom", api, db, "all", env=env)
             procs.append(bot)
             watched = [bot.pid]
             names = {"web+worker": bot.pid}
@@ -102,7 +103,7 @@ def main() -> int:
         lock = threading.Lock()
         print("timeline (acks, CPU seconds used per window" + (", rows read by table scans" if schema else "")
               + "):", flush=True)
-        timeline = Timeline(names, args.pg if schema else None, schema)
+        timeline = Timeline(names, db, schema)
         next_report = args.report
         t0 = time.monotonic()
         run = uuid.uuid4().hex[:6]

@@ -31,18 +31,18 @@ def postgres_cpu() -> float:
 
 
 class Timeline:
-    """Prints one line per window: requests, p50/p99 ms, CPU seconds per process, table reads."""
+    """Prints one line per window: requests, p50/p99 ms, outbox backlog, CPU seconds per process,
+    table reads."""
 
-    def __init__(self, pids: dict[str, int], pg_url: str | None, schema: str | None) -> None:
+    def __init__(self, pids: dict[str, int], db_url: str, schema: str | None) -> None:
+        from sqlalchemy import create_engine
+
+        from storage.db import normalize_url
+
         self.pids = pids
-        self.engine: Any = None
-        self.schema = schema
-        if pg_url and schema:
-            from sqlalchemy import create_engine
-
-            from storage.db import normalize_url
-
-            self.engine = create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT", pool_size=1)
+        self.schema = schema  # PostgreSQL: the bench's schema, whose statistics are shown
+        self.db: Any = create_engine(normalize_url(db_url))
+        self.engine: Any = self.db if schema else None
         self._cpu = self._cpu_now()
         self._tables = self._table_stats()
 
@@ -61,13 +61,22 @@ class Timeline:
             rows = conn.execute(text(_TABLES), {"schema": self.schema})
             return {r[0]: tuple(int(x or 0) for x in r[1:]) for r in rows}
 
+    def _pending(self) -> int:
+        """Outbox rows not yet delivered: a sender that keeps up holds this steady."""
+        from sqlalchemy import text
+
+        with self.db.connect() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM outbox_message WHERE sent_at IS NULL "
+                                         "AND failed = :no"), {"no": False}).scalar() or 0)
+
     def window(self, start: float, end: float, latencies: list[float]) -> None:
         """Report the window [start, end) seconds of the run, whose acks took ``latencies`` ms."""
         cpu, tables = self._cpu_now(), self._table_stats()
         used = "  ".join(f"{k} {cpu[k] - self._cpu.get(k, 0):.1f}" for k in cpu)
         p50 = statistics.median(latencies) if latencies else 0.0
         p99 = pct(latencies, 99) if latencies else 0.0
-        line = f"  {start:5.0f}-{end:5.0f} s: {len(latencies)} acks, p50 {p50:.2f} p99 {p99:.2f} ms; CPU s {used}"
+        line = (f"  {start:5.0f}-{end:5.0f} s: {len(latencies)} acks, p50 {p50:.2f} p99 {p99:.2f} ms; "
+                f"outbox pending {self._pending()}; CPU s {used}")
         if tables:
             # Rows read by sequential scans this window, the largest three: a scan whose cost grows with
             # its table is what makes a tail drift over an hour.
@@ -93,5 +102,4 @@ class Timeline:
 
     def close(self) -> None:
         """Release the statistics connection."""
-        if self.engine is not None:
-            self.engine.dispose()
+        self.db.dispose()
