@@ -1,10 +1,13 @@
 """The outbox claim: one short write transaction that picks what a sender may deliver now.
 
 Candidates are pending rows at the head of their order key (no earlier row of the same
-channel still pending), taken in id order; PostgreSQL locks them with ``FOR UPDATE SKIP
-LOCKED`` so replicas never wait for, deadlock on, or share a row. On SQLite (one writer at a
-time) the candidates are found in a read snapshot, outside the write lock, and the write
-transaction keeps those still unsent and unleased. Within the write transaction superseded
+channel still pending), taken in the order they fell due (then id), which is the order of the
+pending-rows index: a pass reads about as many index entries as it claims rows, however long
+the queue behind them. PostgreSQL locks them with ``FOR UPDATE SKIP LOCKED`` so replicas never
+wait for, deadlock on, or share a row. A pass claims no more rows than the workspace's shared
+budget has tokens for: while it is spent, the queue is not read and held rows are not rewritten.
+On SQLite (one writer at a time) the candidates are found in a read snapshot, outside the write
+lock, and the write transaction keeps those still unsent and unleased. Within the write transaction superseded
 updates are dropped, rows whose reference is not posted yet are parked, paced rows get a
 later ``not_before`` (the shared token bucket, ``bot.pacing``), and the rest are leased to
 this sender.
@@ -94,9 +97,9 @@ def _candidates(fast: bool, postgres: bool) -> Any:
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
             .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now,
                    or_(t.c.order_key.is_(None), ~earlier))
-            .order_by(t.c.id).limit(bindparam("batch", type_=Integer)))
+            .order_by(t.c.not_before, t.c.id).limit(bindparam("batch", type_=Integer)))
     if postgres:
-        # Rows another replica is claiming are skipped, not waited for; in id order, no deadlock.
+        # Rows another replica is claiming are skipped, not waited for: no lock waits, no deadlock.
         stmt = stmt.with_for_update(skip_locked=True, of=t)
     return stmt
 
@@ -148,6 +151,13 @@ def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: st
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
     postgres = engine.dialect.name == "postgresql"
+    if pacer is not None and not fast:
+        # Under a backlog the budget, not the queue, sets the pace: claiming more than it allows
+        # only read rows to hold them back (a rewrite of each) on every pass.
+        with engine.connect() as conn:
+            batch = min(batch, pacer.workspace_tokens(conn, now))
+        if batch <= 0:
+            return []
     found = None
     if not postgres:
         # SQLite: the candidate query walks the pending rows, and it was most of the time the

@@ -22,6 +22,7 @@ from storage.models import SendPace, table_of
 # Calls that Slack does not limit per channel (or that a user waits for) go out at once.
 UNPACED = frozenset({"ephemeral", "open_view", "dm", "create_channel", "invite", "topic", "pin"})
 WORKSPACE = "workspace"
+UNLIMITED = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,18 @@ class SharedPacer:
     def paced(self, op: str, channel: Any) -> bool:
         """True when ``op`` to ``channel`` counts against the channel's budget."""
         return op not in UNPACED and isinstance(channel, str) and bool(channel)
+
+    def workspace_tokens(self, conn: Any, now: datetime) -> int:
+        """How many calls the workspace's budget allows now, read without a lock (``reserve`` then
+        charges it under one); a large number without a workspace budget."""
+        if self.workspace is None:
+            return UNLIMITED
+        table = table_of(SendPace)
+        tat = conn.execute(select(table.c.tat).where(table.c.key == WORKSPACE)).scalar()
+        if tat is None or tat <= now:
+            return self.workspace.burst
+        spare = now + self.workspace.tolerance - tat  # how far the TAT may still advance
+        return max(0, int(spare / self.workspace.interval) + 1) if spare >= timedelta(0) else 0
 
     def reserve(self, conn: Any, now: datetime, rows: Iterable[tuple[int, str, Any]]) -> dict[int, datetime]:
         """Take a slot for each (row id, op, channel) in order; returns when held-back rows may go."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.outbox_claim import claim_rows
+from bot.pacing import Bucket, SharedPacer
 from bot.services import Services
 from bot.tx import ref
 from storage.models import OutboxMessage
@@ -115,3 +116,32 @@ def test_a_heartbeat_is_not_held_up_by_a_row_whose_outcome_is_being_written(post
 def _rows(s: Services) -> list[OutboxMessage]:
     with s.db.read() as session:
         return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all())
+
+
+def test_a_pass_claims_no_more_than_the_workspace_budget_allows_and_rewrites_nothing_while_it_is_spent(
+        services: Services) -> None:
+    # A backlog bigger than the budget: 30 channels, one message each (no channel limit in the way).
+    pacer = SharedPacer(Bucket(rate=1, burst=10), Bucket(rate=2, burst=4))
+    with services.db.transaction() as tx:
+        for n in range(30):
+            tx.slack.post(f"C{n:02d}", f"message {n}")
+    now = services.db.clock.now()
+
+    def claim(at: datetime) -> list[str]:
+        claimed = claim_rows(services.db.engine, at, fast=False, batch=50, worker="test",
+                             lease=timedelta(seconds=3), pacer=pacer, give_up=timedelta(hours=24))
+        return [str(c.args["text"]) for c in claimed]
+
+    def versions() -> list[tuple[int, object, object]]:
+        with services.db.read() as s:
+            return [(r.id or 0, r.not_before, r.claimed_until)
+                    for r in s.exec(select(OutboxMessage).order_by(col(OutboxMessage.id)))]
+
+    # The burst (4), the oldest first; the rest are not read, so not held back (not rewritten).
+    queued = versions()
+    assert claim(now) == [f"message {n}" for n in range(4)]
+    assert versions()[4:] == queued[4:]
+    assert claim(now) == []
+    assert versions()[4:] == queued[4:]
+    # Half a second later the budget has one more call (2 a second).
+    assert claim(now + timedelta(seconds=0.5)) == ["message 4"]
