@@ -305,8 +305,10 @@ class OutboxSender:
         while the row was being parked), and drop rows sent more than KEEP_SENT ago."""
         now = self.clock.now()
         with session_scope(self.engine, background=True) as s:
+            # From the parked rows (an index on waits_for) to their refs (primary key): "waits_for IN
+            # (every key)" read all of slack_ref, one row per message ever stored, every 30 s.
+            posted = select(col(SlackRef.key)).where(col(SlackRef.key) == col(OutboxMessage.waits_for)).exists()
             s.execute(update(OutboxMessage)
-                      .where(col(OutboxMessage.waits_for).in_(select(col(SlackRef.key))),
-                             col(OutboxMessage.sent_at).is_(None))
+                      .where(col(OutboxMessage.waits_for).is_not(None), col(OutboxMessage.sent_at).is_(None), posted)
                       .values(waits_for=None, not_before=now))
             s.execute(delete(OutboxMessage).where(col(OutboxMessage.sent_at) < now - KEEP_SENT))

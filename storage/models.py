@@ -132,7 +132,7 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _ts(nullable=False)
     not_before: datetime = _ts(nullable=False)
     claimed_until: datetime | None = _ts(nullable=True)
-    sent_at: datetime | None = _ts(nullable=True)
+    sent_at: datetime | None = _ts(nullable=True, index=True)  # the sweep drops rows sent a week ago
     failed: bool = Field(default=False)
     # Rows with one order key go out in id order (a channel, or target+id for other systems).
     order_key: str | None = Field(default=None, max_length=128)

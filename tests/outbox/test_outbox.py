@@ -4,8 +4,10 @@ coalesces updates, fills references, retries Slack's hiccups and fails programmi
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 from sqlmodel import col, select
 
 from bot.gateway import SlackGateway, make_client
@@ -130,3 +132,31 @@ def test_results_are_stored_under_their_key(services: Services) -> None:
 def test_a_renderer_is_registered_once(services: Services) -> None:
     with pytest.raises(ValueError, match="registered already"):
         services.outbox.register_renderer("release_announcement", lambda s, args: None)
+
+
+def test_the_sweep_wakes_a_row_whose_message_another_replica_stored_and_drops_week_old_sent_rows(
+        services: Services) -> None:
+    with services.db.transaction() as tx:
+        tx.slack.post(ref("stored elsewhere", "channel"), "reply", thread_ts=ref("stored elsewhere"))
+        tx.slack.post(ref("never stored", "channel"), "orphan", thread_ts=ref("never stored"))
+        tx.slack.post("C1", "last week")
+        tx.slack.post("C1", "yesterday")
+    slack = SlackDouble()
+    drain(services, slack, rounds=2)
+    assert sorted(r.waits_for or "" for r in rows(services) if r.sent_at is None) == ["never stored",
+                                                                                     "stored elsewhere"]
+    now = services.db.clock.now()
+    with services.db.transaction() as tx:
+        # The parent was posted by another replica while this one parked the reply.
+        tx.session.add(SlackRef(key="stored elsewhere", channel="C7", ts="7.0001"))
+        for text, ago in (("last week", timedelta(days=8)), ("yesterday", timedelta(days=1))):
+            tx.session.execute(update(OutboxMessage).where(col(OutboxMessage.payload)["text"].as_string() == text)
+                               .values(sent_at=now - ago))
+
+    services.outbox.sweep()
+    by_text = {r.payload["text"]: r for r in rows(services)}
+    assert "last week" not in by_text and by_text["yesterday"].sent_at is not None
+    assert by_text["reply"].waits_for is None and by_text["reply"].not_before <= services.db.clock.now()
+    assert by_text["orphan"].waits_for == "never stored"
+    drain(services, slack)
+    assert [args["text"] for _, args in slack.calls][-1] == "reply"
