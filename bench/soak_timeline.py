@@ -17,17 +17,17 @@ _INDEXES = ("SELECT indexrelname, idx_scan, idx_tup_read, idx_tup_fetch FROM pg_
             "WHERE schemaname = :schema ORDER BY idx_tup_read DESC LIMIT 5")
 
 
-def postgres_cpu() -> float:
-    """CPU seconds used so far by the PostgreSQL server processes still running on this machine."""
-    total = 0.0
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each PostgreSQL server process running on this machine."""
+    used: dict[int, float] = {}
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
                 if Path(entry.path, "comm").read_text().strip() == "postgres":
-                    total += cpu_seconds(int(entry.name))
+                    used[int(entry.name)] = cpu_seconds(int(entry.name))
             except OSError:  # the process ended meanwhile
                 continue
-    return total
+    return used
 
 
 class Timeline:
@@ -49,7 +49,11 @@ class Timeline:
     def _cpu_now(self) -> dict[str, float]:
         cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         if self.engine is not None:
-            cpu["postgres"] = postgres_cpu()
+            # By process: one that ended since the last window drops out of both sums, not just one.
+            now, before = postgres_cpu(), getattr(self, "_pg", {})
+            self._pg = now
+            cpu["postgres"] = getattr(self, "_cpu", {}).get("postgres", 0.0) + sum(
+                used - before.get(pid, 0.0) for pid, used in now.items())
         return cpu
 
     def _table_stats(self) -> dict[str, tuple[int, ...]]:
