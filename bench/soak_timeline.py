@@ -43,6 +43,8 @@ class Timeline:
         self.schema = schema  # PostgreSQL: the bench's schema, whose statistics are shown
         self.db: Any = create_engine(normalize_url(db_url))
         self.engine: Any = self.db if schema else None
+        self._pg: dict[int, float] = {}
+        self._cpu: dict[str, float] = {}
         self._cpu = self._cpu_now()
         self._tables = self._table_stats()
 
@@ -50,9 +52,9 @@ class Timeline:
         cpu = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
         if self.engine is not None:
             # By process: one that ended since the last window drops out of both sums, not just one.
-            now, before = postgres_cpu(), getattr(self, "_pg", {})
+            now, before = postgres_cpu(), self._pg
             self._pg = now
-            cpu["postgres"] = getattr(self, "_cpu", {}).get("postgres", 0.0) + sum(
+            cpu["postgres"] = self._cpu.get("postgres", 0.0) + sum(
                 used - before.get(pid, 0.0) for pid, used in now.items())
         return cpu
 
