@@ -7,10 +7,10 @@ the queue behind them. PostgreSQL locks them with ``FOR UPDATE SKIP LOCKED`` so 
 wait for, deadlock on, or share a row. A pass claims no more rows than the workspace's shared
 budget has tokens for: while it is spent, the queue is not read and held rows are not rewritten.
 On SQLite (one writer at a time) the candidates are found in a read snapshot, outside the write
-lock, and the write transaction keeps those still unsent and unleased. Within the write transaction superseded
-updates are dropped, rows whose reference is not posted yet are parked, paced rows get a
-later ``not_before`` (the shared token bucket, ``bot.pacing``), and the rest are leased to
-this sender.
+lock, and the write transaction keeps those still unsent and unleased. Within the write
+transaction superseded updates are dropped, rows whose reference is not posted yet are parked,
+paced rows get a later ``not_before`` (the shared token bucket, ``bot.pacing``), and the rest
+are leased to this sender.
 """
 
 from __future__ import annotations

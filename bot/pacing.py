@@ -64,7 +64,7 @@ class SharedPacer:
         if tat is None or tat <= now:
             return self.workspace.burst
         spare = now + self.workspace.tolerance - tat  # how far the TAT may still advance
-        return max(0, int(spare / self.workspace.interval) + 1) if spare >= timedelta(0) else 0
+        return int(spare / self.workspace.interval) + 1 if spare >= timedelta(0) else 0
 
     def reserve(self, conn: Any, now: datetime, rows: Iterable[tuple[int, str, Any]]) -> dict[int, datetime]:
         """Take a slot for each (row id, op, channel) in order; returns when held-back rows may go."""
