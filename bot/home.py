@@ -32,10 +32,10 @@ from bot.policy import Policy
 from bot.releases import gates
 from bot.text import escape
 from bot.tx import Origin, Tx
-from storage.models import Approval, Incident, Release, SlackRef
+from storage.models import HOME_KEYS, Approval, Incident, Release, SlackRef
 from storage.vocab import ReleaseStatus
 
-PREFIX = "home:"
+PREFIX = "home:"  # storage.models.HOME_KEYS matches these keys
 HOME = "home"  # the outbox renderer that builds and publishes a user's Home
 CHART = "metrics-chart:home"  # SlackRef: channel = digest of the figures drawn, ts = the file's ID
 REFRESH_SECONDS = 60.0  # a periodic check catches changes no listener announces (incidents)
@@ -99,8 +99,7 @@ class HomeService:
 
     def _opened_homes(self, tx: Tx) -> tuple[str, ...]:
         if time.monotonic() - self._users_read > USERS_TTL:
-            self._users = tuple(tx.session.exec(select(SlackRef.channel)
-                                                .where(col(SlackRef.key).startswith(PREFIX))).all())
+            self._users = tuple(tx.session.exec(select(SlackRef.channel).where(HOME_KEYS)).all())
             self._users_read = time.monotonic()
         return self._users
 
@@ -192,5 +191,5 @@ def _queue(port: SlackPort, user: str) -> None:
 
 def _refresh_all(s: Session, port: SlackPort) -> None:
     """Queue a refresh of every Home that was ever opened."""
-    for user in s.exec(select(SlackRef.channel).where(col(SlackRef.key).startswith(PREFIX))).all():
+    for user in s.exec(select(SlackRef.channel).where(HOME_KEYS)).all():
         _queue(port, user)

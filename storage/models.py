@@ -13,6 +13,8 @@ from sqlmodel import Field, SQLModel
 from storage.types import UTCDateTime, Vocab
 from storage.vocab import IncidentStatus, ReleaseStatus, ReleaseType, Risk, Severity, StageName, TaskPhase, TaskState
 
+HOME_KEYS = text("key LIKE 'home:%'")  # the SlackRefs of opened App Homes (bot.home)
+
 
 def _ts(**kw: Any) -> Any:
     return Field(default=None, sa_column=Column(UTCDateTime(), **kw))
@@ -100,6 +102,8 @@ class SlackRef(SQLModel, table=True):
     """Where a message the bot must find again lives (channel and ts), by a stable key."""
 
     __tablename__ = "slack_ref"
+    # The opened Homes, read every 10 s: a small index, not a scan of every ref (queries use HOME_KEYS).
+    __table_args__ = (Index("ix_slack_ref_home", "key", sqlite_where=HOME_KEYS, postgresql_where=HOME_KEYS),)
     key: str = Field(primary_key=True, max_length=96)
     channel: str = Field(max_length=32)
     ts: str | None = Field(default=None, max_length=32)
@@ -392,5 +396,4 @@ class ScheduledPost(SQLModel, table=True):
 
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model (SQLModel does not declare ``__table__`` for type checkers)."""
-    table = SQLModel.metadata.tables[str(model.__tablename__)]
-    return table
+    return SQLModel.metadata.tables[str(model.__tablename__)]
