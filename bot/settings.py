@@ -12,6 +12,7 @@ from pydantic_settings.exceptions import SettingsError
 
 from bot.errors import ConfigError
 from bot.policy import Policy, load_policy
+from storage.upkeep import DEAD_ROWS
 from storage.vocab import Severity
 
 _ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
     db_timeout: float = Field(default=1.5, gt=0, le=10, alias="WARROOM_DB_TIMEOUT")
     # PostgreSQL: the worker vacuums a table of ours once it has this many dead rows (storage.upkeep);
     # 0 leaves that to the server's autovacuum alone.
-    db_vacuum_dead_rows: int = Field(default=2000, ge=0, alias="WARROOM_DB_VACUUM_DEAD_ROWS")
+    db_vacuum_dead_rows: int = Field(default=DEAD_ROWS, ge=0, alias="WARROOM_DB_VACUUM_DEAD_ROWS")
     github_api_url: str = Field(default="https://api.github.com", alias="GITHUB_API_URL")
     # The base of the callback URLs handed to executors (how they reach this bot).
     public_url: str | None = Field(default=None, alias="WARROOM_PUBLIC_URL")
