@@ -150,27 +150,29 @@ def _still_free(conn: Any, now: datetime, found: _Found) -> _Found:
 def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: str, lease: timedelta,
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
-    postgres = engine.dialect.name == "postgresql"
-    if pacer is not None and not fast:
+    def budget(conn: Any) -> int:
         # Under a backlog the budget, not the queue, sets the pace: claiming more than it allows
         # only read rows to hold them back (a rewrite of each) on every pass.
-        with engine.connect() as conn:
-            batch = min(batch, pacer.workspace_tokens(conn, now))
-        if batch <= 0:
-            return []
-    found = None
-    if not postgres:
-        # SQLite: the candidate query walks the pending rows, and it was most of the time the
-        # write lock was held (acks queue behind it). It runs in a read snapshot instead; the
-        # write transaction only checks that its rows are still free.
-        with engine.connect() as conn:
-            found = _find(conn, now, fast, batch)
-        if not found.rows:
-            return []
+        return batch if pacer is None or fast else min(batch, pacer.workspace_tokens(conn, now))
+
+    if engine.dialect.name == "postgresql":
+        with session_scope(engine, background=True) as s:
+            conn = s.connection()
+            size = budget(conn)
+            found = _find(conn, now, fast, size) if size > 0 else _Found([], {}, {})
+            return _lease(conn, now, found, worker=worker, lease=lease, pacer=pacer, give_up=give_up)
+    # SQLite: the candidate query walks the pending rows, and it was most of the time the write
+    # lock was held (acks queue behind it). It runs in a read snapshot instead; the write
+    # transaction only checks that its rows are still free.
+    with engine.connect() as conn:
+        size = budget(conn)
+        found = _find(conn, now, fast, size) if size > 0 else _Found([], {}, {})
+    if not found.rows:
+        return []
     with session_scope(engine, background=True) as s:
         conn = s.connection()
-        found = _still_free(conn, now, found) if found is not None else _find(conn, now, fast, batch)
-        return _lease(conn, now, found, worker=worker, lease=lease, pacer=pacer, give_up=give_up)
+        return _lease(conn, now, _still_free(conn, now, found), worker=worker, lease=lease, pacer=pacer,
+                      give_up=give_up)
 
 
 def _lease(conn: Any, now: datetime, found: _Found, *, worker: str, lease: timedelta,
