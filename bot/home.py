@@ -32,10 +32,11 @@ from bot.policy import Policy
 from bot.releases import gates
 from bot.text import escape
 from bot.tx import Origin, Tx
-from storage.models import HOME_KEYS, Approval, Incident, Release, SlackRef
+from storage.indexes import HOME_KEYS
+from storage.models import Approval, Incident, Release, SlackRef
 from storage.vocab import ReleaseStatus
 
-PREFIX = "home:"  # storage.models.HOME_KEYS matches these keys
+PREFIX = "home:"  # storage.indexes.HOME_KEYS matches these keys
 HOME = "home"  # the outbox renderer that builds and publishes a user's Home
 CHART = "metrics-chart:home"  # SlackRef: channel = digest of the figures drawn, ts = the file's ID
 REFRESH_SECONDS = 60.0  # a periodic check catches changes no listener announces (incidents)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, Integer, and_, bindparam, func, literal, or_, select, update
+from sqlalchemy import BindParameter, Integer, and_, bindparam, false, func, literal, or_, select, true, update
 
 from bot.pacing import SharedPacer
 from storage.db import session_scope
@@ -95,7 +95,8 @@ def _candidates(fast: bool, postgres: bool) -> Any:
                       p.c.failed == False, ~same_update)  # noqa: E712
                .exists())
     stmt = (select(t.c.id, t.c.op, t.c.payload, t.c.coalesce_key, t.c.created_at, t.c.sending_at)
-            .where(_free(t, now), t.c.fast == fast, t.c.not_before <= now,
+            # A literal, not a parameter, so the fast lane's partial index (fast = true) applies.
+            .where(_free(t, now), t.c.fast == (true() if fast else false()), t.c.not_before <= now,
                    or_(t.c.order_key.is_(None), ~earlier))
             .order_by(t.c.not_before, t.c.id).limit(bindparam("batch", type_=Integer)))
     if postgres:

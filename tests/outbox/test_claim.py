@@ -8,14 +8,14 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlmodel import col, select
 
-from bot.outbox_claim import claim_rows
+from bot.outbox_claim import _CANDIDATES, claim_rows
 from bot.pacing import Bucket, SharedPacer
 from bot.services import Services
 from bot.tx import ref
-from storage.models import OutboxMessage
+from storage.models import OutboxMessage, table_of
 from tests.support import SlackDouble, make_services
 
 
@@ -145,3 +145,39 @@ def test_a_pass_claims_no_more_than_the_workspace_budget_allows_and_rewrites_not
     assert versions()[4:] == queued[4:]
     # Half a second later the budget has one more call (2 a second).
     assert claim(now + timedelta(seconds=0.5)) == ["message 4"]
+
+
+def _plan(s: Services, fast: bool) -> str:
+    """How the database runs a lane's candidate query (EXPLAIN), as one string."""
+    engine = s.db.engine
+    postgres = engine.dialect.name == "postgresql"
+    compiled = _CANDIDATES[(fast, postgres)].compile(dialect=engine.dialect)
+    params = {**compiled.params, "batch": 50,
+              "now": s.db.clock.now() if postgres else s.db.clock.now().strftime("%Y-%m-%d %H:%M:%S.%f")}
+    with engine.connect() as conn:
+        if postgres:
+            return "\n".join(r[0] for r in conn.exec_driver_sql(f"EXPLAIN {compiled}", params))
+        return "\n".join(r[3] for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}",
+                                                             tuple(params[k] for k in compiled.positiontup or ())))
+
+
+def test_each_lane_reads_its_own_ordered_index_not_every_pending_row(services: Services) -> None:
+    # A week of sent rows, a backlog in the queue and nothing in the fast lane: what the bot's
+    # sender meets under load. An index that also held the pending rows once drew both lanes to
+    # read the whole backlog and sort it, on every pass (four a second in the fast lane alone).
+    now = services.db.clock.now()
+    table = table_of(OutboxMessage)
+    rows = [{"op": "chat.postMessage", "payload": {"channel": f"C{n % 300}", "text": "x"}, "attempts": 0,
+             "created_at": now, "not_before": now - timedelta(minutes=1), "failed": False, "fast": False,
+             "order_key": f"C{n % 300}", "sent_at": now if n < 6000 else None} for n in range(8000)]
+    with services.db.engine.begin() as conn:
+        conn.execute(insert(table), rows)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("ANALYZE outbox_message")  # as the worker's upkeep does
+
+    fast, queue = _plan(services, fast=True), _plan(services, fast=False)
+    assert "ix_outbox_fast" in fast, fast
+    assert "ix_outbox_due" in queue, queue
+    for plan in (fast, queue):
+        assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan  # taken in index order
+        assert "ix_outbox_sent" not in plan and "Seq Scan" not in plan, plan
