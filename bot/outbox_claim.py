@@ -151,23 +151,21 @@ def _still_free(conn: Any, now: datetime, found: _Found) -> _Found:
 def claim_rows(engine: Any, now: datetime, *, fast: bool, batch: int, worker: str, lease: timedelta,
                pacer: SharedPacer | None, give_up: timedelta) -> list[Claim]:
     """Lease the rows this sender may deliver now (see the module docstring)."""
-    def budget(conn: Any) -> int:
+    def find(conn: Any) -> _Found:
         # Under a backlog the budget, not the queue, sets the pace: claiming more than it allows
         # only read rows to hold them back (a rewrite of each) on every pass.
-        return batch if pacer is None or fast else min(batch, pacer.workspace_tokens(conn, now))
+        size = batch if pacer is None or fast else min(batch, pacer.workspace_tokens(conn, now))
+        return _find(conn, now, fast, size) if size > 0 else _Found([], {}, {})
 
     if engine.dialect.name == "postgresql":
         with session_scope(engine, background=True) as s:
             conn = s.connection()
-            size = budget(conn)
-            found = _find(conn, now, fast, size) if size > 0 else _Found([], {}, {})
-            return _lease(conn, now, found, worker=worker, lease=lease, pacer=pacer, give_up=give_up)
+            return _lease(conn, now, find(conn), worker=worker, lease=lease, pacer=pacer, give_up=give_up)
     # SQLite: the candidate query walks the pending rows, and it was most of the time the write
     # lock was held (acks queue behind it). It runs in a read snapshot instead; the write
     # transaction only checks that its rows are still free.
     with engine.connect() as conn:
-        size = budget(conn)
-        found = _find(conn, now, fast, size) if size > 0 else _Found([], {}, {})
+        found = find(conn)
     if not found.rows:
         return []
     with session_scope(engine, background=True) as s:

@@ -19,4 +19,6 @@ def _outbox(sql: str) -> dict[str, Any]:
 # drew the claim (sent_at IS NULL) away from its own indexes to read every pending row and sort them.
 SENT = _outbox("sent_at IS NOT NULL")
 PENDING = _outbox("sent_at IS NULL AND failed = false")  # outbox rows still to send
-PENDING_FAST = _outbox("sent_at IS NULL AND failed = false AND fast = true")  # ... in the fast lane
+# ... in the fast lane (its index leads with ``fast``: SQLite's planner, without statistics,
+# prefers an index it can search by equality, so it does not take the pending-rows one instead).
+PENDING_FAST = _outbox("sent_at IS NULL AND failed = false AND fast = true")
