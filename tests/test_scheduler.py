@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 
 from bot.scheduler import DueWork
@@ -39,3 +41,45 @@ def test_run_once_runs_every_job_whatever_its_interval() -> None:
     due.add("own", lambda: ran.append("own"), every=0.1)
     due.run_once()
     assert sorted(ran) == ["own", "tick"]
+
+
+def test_overrunning_ticks_are_reported_once_per_period_not_once_per_skip(caplog) -> None:  # type: ignore[no-untyped-def]
+    runs: list[float] = []
+
+    def slow() -> None:  # each run spans three ticks, so APScheduler skips the two in between
+        runs.append(time.monotonic())
+        time.sleep(0.15)
+
+    due = DueWork(tick_seconds=0.05)
+    due.report_seconds = 0.6
+    due.add("slow", slow)
+    caplog.set_level(logging.WARNING)
+    due.start()
+    try:
+        time.sleep(1.5)
+    finally:
+        due.stop()
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(runs) >= 5  # the work itself went on, one run at a time
+    assert not [m for m in messages if "maximum number of running instances" in m]
+    reports = [m for m in messages if "ran past its 0.05 s tick" in m]
+    assert 1 <= len(reports) <= 2, messages  # 1.5 s at one report per 0.6 s
+    longest = re.search(r"longest ([0-9.]+) s", reports[0])
+    assert longest and float(longest.group(1)) >= 0.1  # a run takes 0.15 s
+
+
+def test_other_jobs_skipped_runs_are_still_logged(caplog) -> None:  # type: ignore[no-untyped-def]
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    due = DueWork(tick_seconds=30)  # its filter is in place while another scheduler's job overruns
+    scheduler = BackgroundScheduler(timezone="UTC")
+    scheduler.add_job(lambda: time.sleep(0.3), "interval", seconds=0.05, id="someone-elses", max_instances=1)
+    caplog.set_level(logging.WARNING)
+    due.start()
+    scheduler.start()
+    try:
+        time.sleep(0.6)
+    finally:
+        scheduler.shutdown(wait=True)
+        due.stop()
+    assert any("maximum number of running instances" in r.getMessage() for r in caplog.records)
