@@ -43,13 +43,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(*args: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a bench server process (with extra settings ``env``) and wait until it listens (a
-    worker listens once it runs, so no load starts while it is still starting up)."""
+def start(*args: str, env: dict[str, str] | None = None,
+          log: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a bench server process (with extra settings ``env``, its output appended to ``log``
+    if given, else to ours) and wait until it listens (a worker listens once it runs, so no load
+    starts while it is still starting up)."""
     port = free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
     env = {**base, **(env or {}), "PYTHONPATH": str(HERE.parent)}
-    proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), args[0], str(port), *args[1:]], env=env)
+    out = open(log, "ab") if log else None  # noqa: SIM115 - closed below; the child has its own copy
+    try:
+        proc = subprocess.Popen([sys.executable, str(HERE / "servers.py"), args[0], str(port), *args[1:]], env=env,
+                                stdout=out, stderr=subprocess.STDOUT if out else None)
+    finally:
+        if out:
+            out.close()
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:

@@ -72,7 +72,7 @@ def main() -> int:
         api = f"{slack_url}/api/"
         if args.db == "sqlite":
             db = f"sqlite:///{tmp}/soak.db"
-            bot, url = start("warroom", api, db, "all", env=env)
+            bot, url = start("warroom", api, db, "all", env=env, log=f"{tmp}/web+worker.log")
             procs.append(bot)
             watched = [bot.pid]
             names = {"web+worker": bot.pid}
@@ -80,8 +80,8 @@ def main() -> int:
             if not args.pg:
                 raise SystemExit("--pg URL (or WARROOM_TEST_POSTGRES_URL) is needed for --db postgres")
             db, schema = pg_schema(args.pg)
-            bot, url = start("warroom", api, db, "web", env=env)
-            worker = start("worker", api, db, env=env)[0]
+            bot, url = start("warroom", api, db, "web", env=env, log=f"{tmp}/web.log")
+            worker = start("worker", api, db, env=env, log=f"{tmp}/worker.log")[0]
             procs += [bot, worker]
             watched = [bot.pid, worker.pid]
             names = {"web": bot.pid, "worker": worker.pid}
@@ -97,7 +97,8 @@ def main() -> int:
 
         for i in range(args.rooms):
             send(declare_body(i))
-        print(f"{args.rooms} war rooms declared; soaking for {args.duration:g} s at {args.rate:g} req/s", flush=True)
+        print(f"{args.rooms} war rooms declared; soaking for {args.duration:g} s at {args.rate:g} req/s "
+              f"(the servers log to {tmp}/*.log)", flush=True)
         samples: list[tuple[float, list[int], list[int]]] = []
         lat: list[tuple[float, float]] = []
         lock = threading.Lock()
