@@ -62,16 +62,16 @@ class DueWork:
         began = time.monotonic()
         for name, job in self.jobs:
             self._run(name, job)
-        self._note_duration(time.monotonic() - began)
+        self._note_run(began)
 
-    def _note_duration(self, seconds: float) -> None:
+    def _note_run(self, began: float) -> None:
         # One line per report period instead of APScheduler's line per skipped tick (with 200 war
         # rooms falling due in the same second, several an hour): the rows stay due, so a skipped
         # tick delays work by at most the overrun; a line every period says the tick is too short.
-        if seconds > self.tick_seconds:
-            self._overruns += 1
-            self._longest = max(self._longest, seconds)
         now = time.monotonic()
+        if now - began > self.tick_seconds:
+            self._overruns += 1
+            self._longest = max(self._longest, now - began)
         if now - self._reported >= self.report_seconds:
             if self._overruns:
                 log.warning("due work ran past its %g s tick %d times in the last %.0f s (longest %.1f s); "
