@@ -4,7 +4,8 @@ bare Bolt app and for warroom on SQLite and on PostgreSQL, in one run.
 Each release is started in its own channel, so the sender is busy posting to hundreds of
 channels while we measure (one channel would let pacing keep it idle), and every request
 carries its own trigger_id (they are idempotency keys). Delivery and due work run in a
-separate `warroom worker` process, as `warroom run` does. Each server runs in its own process.
+separate `warroom worker` process, as `warroom run` does. Each server runs in its own process, and each
+backend's servers are stopped before the next backend is measured.
 
     .venv/bin/python bench/ack_latency.py [--rate 50] [--duration 30] [--backends sqlite,postgres]
         [--pg postgresql://postgres@127.0.0.1:5432/test]   (default: $WARROOM_TEST_POSTGRES_URL)
@@ -16,6 +17,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -263,18 +265,29 @@ def main() -> int:
             procs.append(bot)
             procs.append(start("worker", api, db)[0])
             measure(f"warroom {backend}", bot_url, bot.pid, args, rows)
+            # Stopped before the next backend is measured: its worker would still be delivering this
+            # backlog and be timed as the next one's load.
+            stop(procs[-2:])
+            del procs[-2:]
         bare_p50 = {case: p50 for name, case, _, p50, _, _ in rows if name.startswith("bare")}
         print(f"\nack latency at {args.rate:g} req/s for {args.duration:g} s per case:")
         print(f"{'app':24} {'request':16} {'n':>6} {'p50 ms':>8} {'p99 ms':>8} {'p50/bare':>9} {'CPU ms/req':>11}")
         for name, case, n, p50, p99, cpu in rows:
             print(f"{name:24} {case:16} {n:6d} {p50:8.2f} {p99:8.2f} {p50 / bare_p50[case]:9.2f} {cpu:11.2f}")
     finally:
-        for p in procs:
-            p.terminate()
-            p.wait(10)
+        stop(procs)
         for schema in schemas:
             drop_schema(args.pg, schema)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Terminate bench servers and wait for them to exit."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(10)
 
 
 if __name__ == "__main__":

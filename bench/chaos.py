@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -158,6 +159,7 @@ def main() -> int:
                 p.wait(10)
         if schema and args.pg:
             drop_schema(args.pg, schema)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

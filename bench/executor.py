@@ -16,6 +16,7 @@ import argparse
 import base64
 import math
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -208,6 +209,7 @@ def main() -> int:
             p.wait(10)
         if schema:
             drop_schema(args.db, schema)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 

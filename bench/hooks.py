@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -166,6 +167,7 @@ def main() -> int:
             proc.wait(timeout=15)  # the bot's background work ends before its schema goes
         if schema:
             drop_schema(args.db, schema)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import calendar
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +104,8 @@ def main() -> int:
         for row in conn.execute(text("SELECT subject_id, at FROM audit_entry WHERE action = 'status_update' "
                                      "ORDER BY id")):
             claims[row.subject_id].append(row.at)
+    engine.dispose()
+    shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file, read above
     received: dict[int, list[float]] = defaultdict(list)
     for at, _channel, posted, _thread in posts:  # as the Slack stand-in records them
         match = STATUS.search(posted)

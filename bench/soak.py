@@ -152,6 +152,9 @@ def main() -> int:
             p.wait(10)
         if schema and args.pg:
             drop_schema(args.pg, schema)
+        # The database goes; the servers' logs stay where the run said they are.
+        for leftover in Path(tmp).glob("soak.db*"):
+            leftover.unlink()
     return 0
 
 

@@ -11,6 +11,7 @@ from the machine's, before anyone tunes the ack path by the latency figures alon
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -46,8 +47,8 @@ def main() -> int:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL URL")
     parser.add_argument("--calls", type=int, default=300)
     args = parser.parse_args()
-    db, schema = ((f"sqlite:///{tempfile.mkdtemp(prefix='warroom-bench-')}/warmth.db", None)
-                  if args.db == "sqlite" else pg_schema(args.db))
+    tmp = tempfile.mkdtemp(prefix="warroom-bench-")
+    db, schema = ((f"sqlite:///{tmp}/warmth.db", None) if args.db == "sqlite" else pg_schema(args.db))
     try:
         services = build_services(load_settings(DATABASE_URL=db, WARROOM_APPROVERS="U0APPROVE1",
                                                 WARROOM_FREEZE_DAYS=""))
@@ -65,6 +66,7 @@ def main() -> int:
     finally:
         if schema:
             drop_schema(args.db, schema)
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0
 
 
