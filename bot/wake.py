@@ -61,10 +61,18 @@ class WakeListener:
 
     def __init__(self, directory: Path, on_wake: Callable[[bool], None]) -> None:
         self.on_wake = on_wake
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._sock.bind(str(self.path))
+        for attempt in range(2):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            try:
+                self._sock.bind(str(self.path))
+                break
+            except FileNotFoundError:
+                # The last worker of this database removed the directory between our mkdir and bind.
+                if attempt:
+                    self._sock.close()
+                    raise
         self._sock.settimeout(0.5)  # how soon stop() is noticed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="warroom-wake", daemon=True)
@@ -80,6 +88,10 @@ class WakeListener:
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+        # The last worker of a database removes its directory (each test or bench database left one in
+        # the temporary folder); one still in use is not empty, and rmdir refuses it.
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()
 
     def _loop(self) -> None:
         while not self._stop.is_set():

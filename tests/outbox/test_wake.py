@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -32,6 +33,7 @@ def folder() -> Iterator[Path]:
     """A short directory (socket paths are limited to 108 bytes)."""
     path = Path(tempfile.mkdtemp(prefix="wk"))
     yield path / "workers"
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def test_each_worker_hears_each_wake_with_its_lane(folder: Path) -> None:
@@ -57,7 +59,25 @@ def test_each_worker_hears_each_wake_with_its_lane(folder: Path) -> None:
         sender.close()
         for listener in listeners:
             listener.stop()
-    assert list(folder.glob("*.sock")) == []  # a stopped worker is no longer woken
+    assert not folder.exists()  # stopped workers are no longer woken, and the last one cleared up
+
+
+def test_a_worker_stopping_leaves_the_others_reachable(folder: Path) -> None:
+    heard = threading.Event()
+    first = WakeListener(folder, lambda fast: None)
+    second = WakeListener(folder, lambda fast: heard.set())
+    second.start()
+    first.start()
+    first.stop()
+    sender = WakeSender(folder)
+    try:
+        sender.send(fast=False)
+        assert heard.wait(5), "the worker still running was not woken"
+        assert [p.name for p in folder.glob("*.sock")] == [second.path.name]
+    finally:
+        sender.close()
+        second.stop()
+    assert not folder.exists()
 
 
 def test_a_killed_workers_socket_is_dropped_and_the_rest_still_woken(folder: Path) -> None:
