@@ -35,7 +35,7 @@ test: install
 	$(PY) -m pytest
 
 bench: install
-	$(PY) bench/ack_latency.py --rate 50 --duration 30
+	$(PY) bench/ack_latency.py --rate 50 --duration 15
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
