@@ -63,16 +63,13 @@ class WakeListener:
         self.on_wake = on_wake
         self.path = directory / f"{os.getpid()}-{uuid.uuid4().hex[:8]}.sock"
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        for attempt in range(2):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            self._sock.bind(str(self.path))
+        except FileNotFoundError:
+            # The last worker of this database removed the directory between our mkdir and bind.
             directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            try:
-                self._sock.bind(str(self.path))
-                break
-            except FileNotFoundError:
-                # The last worker of this database removed the directory between our mkdir and bind.
-                if attempt:
-                    self._sock.close()
-                    raise
+            self._sock.bind(str(self.path))
         self._sock.settimeout(0.5)  # how soon stop() is noticed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="warroom-wake", daemon=True)
