@@ -4,10 +4,29 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 from bot.errors import ConfigError, UsageError, WarroomError
 from bot.settings import Settings, load_settings
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived: unwinds the stack so that ``finally`` blocks run on the way out."""
+
+
+def _on_sigterm(*_: object) -> None:
+    # uvicorn drains on SIGTERM, puts this handler back and raises the signal again "to trigger the
+    # expected behaviour": with the default handler the process would die right there, before the
+    # `finally` that stops `warroom run`'s worker (left running, orphaned) or the sandbox's bot.
+    raise _Terminated
+
+
+def _die_by_sigterm() -> None:
+    # After the cleanup, end as the signal would have: a supervisor reads the status (-SIGTERM).
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> None:
@@ -29,7 +48,6 @@ def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> No
 
 
 def _worker(settings: Settings) -> None:
-    import signal
     import threading
 
     from bot.app import run_worker
@@ -149,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scope", action="append", help="read, releases:write, checks:write (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _on_sigterm)  # `worker` sets its own
     try:
         settings = load_settings()
         if args.cmd == "serve":
@@ -170,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             _token(settings, args)
         else:
             _db_upgrade(settings)
+    except _Terminated:
+        _die_by_sigterm()
+        return 128 + signal.SIGTERM  # (not reached: the signal ends the process)
     except ConfigError as exc:
         print(f"warroom: configuration error: {exc.message}", file=sys.stderr)
         return 2

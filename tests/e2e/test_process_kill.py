@@ -32,14 +32,14 @@ def free_port() -> int:
 
 
 class BotProcess:
-    """`warroom serve` as its own OS process, pointed at the test's workspace and database."""
+    """`warroom serve` (or ``command``) as its own OS process, pointed at the test's workspace and database."""
 
-    def __init__(self, stack: Stack, port: int) -> None:
+    def __init__(self, stack: Stack, port: int, command: tuple[str, ...] = ("serve", "--with-worker")) -> None:
         self.url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
         env.update(stack.env, DATABASE_URL=stack.database_url, SLACK_API_URL=stack.workspace.handle.url + "/api/",
                    WARROOM_STATUS_INTERVAL=str(INTERVAL))
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--with-worker", "--host", "127.0.0.1",
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", *command, "--host", "127.0.0.1",
                                       "--port", str(port)], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
@@ -50,7 +50,7 @@ class BotProcess:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.kill()
-        raise AssertionError("warroom serve did not come up")
+        raise AssertionError(f"warroom {command[0]} did not come up")
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, nothing flushed."""
@@ -110,11 +110,59 @@ def test_sigterm_stops_the_server_within_ten_seconds_after_finishing_its_work(pr
         assert bot.proc.wait(10) in (0, -signal.SIGTERM)
         assert time.monotonic() - t0 < 10
         # What it acked was delivered or is waiting, unclaimed, for the next process.
-        engine = make_engine(stack.database_url)
-        with engine.connect() as conn:
-            held = conn.exec_driver_sql("SELECT count(*) FROM outbox_message WHERE sent_at IS NULL "
-                                        "AND claimed_by IS NOT NULL").scalar()
-        engine.dispose()
-        assert held == 0
+        assert held_claims(stack.database_url) == 0
+    finally:
+        bot.kill()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """True while ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def held_claims(database_url: str) -> int:
+    """Outbox rows still leased to some sender and not sent."""
+    engine = make_engine(database_url)
+    with engine.connect() as conn:
+        held = conn.exec_driver_sql("SELECT count(*) FROM outbox_message WHERE sent_at IS NULL "
+                                    "AND claimed_by IS NOT NULL").scalar()
+    engine.dispose()
+    return int(held or 0)
+
+
+def test_sigterm_to_warroom_run_stops_its_worker_too(process_stack: Stack) -> None:
+    """`warroom run` serves and starts `warroom worker` beside it. A SIGTERM to it (what a supervisor
+    sends) stops both within ten seconds, the worker after handing its claims back; it used to end the
+    server only, and the worker went on delivering on its own."""
+    stack = process_stack
+    bot = BotProcess(stack, free_port(), command=("run",))
+    stack.ws.bot_events_url = bot.url + "/slack/events"
+    try:
+        (worker,) = _children(bot.proc.pid)
+        assert _running(worker)
+        resp = stack.ws.command("U0REQUEST", "C0RELEASES", "/release", "start v9.1.0 risk=low")
+        assert "started" in resp.json()["text"]
+        t0 = time.monotonic()
+        bot.proc.send_signal(signal.SIGTERM)
+        assert bot.proc.wait(10) == -signal.SIGTERM  # ended by the signal, as a supervisor expects
+        assert time.monotonic() - t0 < 10
+        assert not _running(worker)
+        assert held_claims(stack.database_url) == 0
     finally:
         bot.kill()
