@@ -167,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--scope", action="append", help="read, releases:write, checks:write (repeatable)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The scheduler logs each run of its one-second job at INFO: two lines a second, all day.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _on_sigterm)  # `worker` sets its own
     try:
         settings = load_settings()
