@@ -6,6 +6,7 @@ import base64
 import logging
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -118,6 +119,7 @@ class Sandbox:
     bot_url: str
     handles: list[ServerHandle]
     keys: LocalSecrets
+    scratch: Path | None = None  # the generated policy's folder (the built-in deployer), removed on stop
 
     def stop(self) -> None:
         """Stop both servers and close the workspace."""
@@ -127,21 +129,24 @@ class Sandbox:
         self.workspace_app.state.workspace.close()
         self.runtime.services.db.engine.dispose()
         self.store.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def with_local_deployer(settings: Settings, url: str, bot_url: str,
-                        store: SandboxStore) -> tuple[Settings, DeployInbox | None]:
+                        store: SandboxStore) -> tuple[Settings, DeployInbox | None, Path | None]:
     """Without a team policy, the workspace itself deploys staging, canary and production (the
-    "Deploys" panel, its requests kept in ``store``); with one, the team's executors are used as configured."""
+    "Deploys" panel, its requests kept in ``store``); with one, the team's executors are used as configured.
+    Also returns the folder of the policy file it wrote, for the caller to remove when done."""
     if settings.config:
-        return settings, None
+        return settings, None, None
     secret = os.environ.setdefault(LOCAL_DEPLOYER_SECRET_ENV, new_secret())
     folder = Path(tempfile.mkdtemp(prefix="warroom-local-"))
     path = folder / "policy.yml"
     path.write_text(yaml.safe_dump(local_policy(url + HOOK_PATH, LOCAL_DEPLOYER_SECRET_ENV)), encoding="utf-8")
     changed = settings.model_copy(update={"config": str(path), "public_url": bot_url})
     changed.__dict__.pop("policy", None)  # the cached policy was read from the old file
-    return changed, DeployInbox(secret, store)
+    return changed, DeployInbox(secret, store), folder
 
 
 def build_sandbox(
@@ -162,13 +167,15 @@ def build_sandbox(
     local = loopback(host)
     url, bot_url = f"http://{local}:{port}", f"http://{local}:{bot_port}"
     store = SandboxStore(store_path)
-    inbox = None
+    inbox, scratch = None, None
     if local_deployer:
-        settings, inbox = with_local_deployer(settings, url, bot_url, store)
+        settings, inbox, scratch = with_local_deployer(settings, url, bot_url, store)
     try:
         runtime = build_runtime(sandbox_settings(settings, f"{url}/api/", keys))
     except BaseException:
         store.close()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
     clock = runtime.services.clock
 
@@ -191,7 +198,7 @@ def build_sandbox(
                       *(deploy_routes(inbox) if inbox else [])],
     )
     app.state.workspace.base_url = url
-    return Sandbox(runtime, store, app, url, bot_url, [], keys)
+    return Sandbox(runtime, store, app, url, bot_url, [], keys, scratch)
 
 
 def start_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 0, bot_port: int = 0,

@@ -46,8 +46,11 @@ def test_the_deploys_panel_survives_a_restart(tmp_path: Path, monkeypatch: pytes
         assert ws.command(REQUESTER, RELEASES_CHANNEL, "/release", "start v1.0.0 risk=low").status_code == 200
         assert "requested from" in ws.command(REQUESTER, RELEASES_CHANNEL, "/release", "promote v1.0.0").json()["text"]
         listed = ws.wait_for(lambda: httpx.get(box.url + "/ui/deploys").json()["deploys"], what="the request")
+        assert box.scratch is not None and (box.scratch / "policy.yml").is_file()  # what the bot runs on
     finally:
         box.stop()
+    # The policy the built-in deployer wrote for the bot is gone with it (a run left one in /tmp each time).
+    assert box.scratch is not None and not box.scratch.exists()
     (item,) = listed
     assert item["body"]["type"] == "deploy.requested" and "callback_token" not in item["body"]
 
