@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, inspect
@@ -46,3 +48,24 @@ def test_serve_needs_credentials_and_never_logs_the_token(tmp_path) -> None:
     assert done.returncode == 0
     assert "xoxb-secret-123" not in done.stdout + done.stderr
     assert "sig-secret-456" not in done.stdout + done.stderr
+
+
+def test_a_worker_logs_what_it_does_not_each_scheduler_tick(tmp_path) -> None:
+    """`warroom worker` runs its due work every second; its log says it runs and drains, without two
+    scheduler lines a second in between."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
+    env = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "SLACK_BOT_TOKEN": "xoxb-test",
+           "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:  # up to "running"; then three ticks of the one-second scheduler
+            if "running" in line:
+                break
+        time.sleep(3.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert "draining" in out, out
+    assert "apscheduler" not in out, out
