@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 
 from bot.errors import ConfigError, UsageError, WarroomError
 from bot.settings import Settings, load_settings
@@ -47,15 +48,23 @@ def _serve(settings: Settings, host: str, port: int, *, with_worker: bool) -> No
     uvicorn.run(runtime.asgi, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
 
 
-def _worker(settings: Settings) -> None:
-    import threading
-
+def _worker(settings: Settings, parent: int | None = None) -> None:
     from bot.app import run_worker
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if parent is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(parent, stop), name="warroom-parent", daemon=True).start()
     run_worker(settings, stop)
+
+
+def _stop_when_orphaned(parent: int, stop: threading.Event) -> None:
+    """Drain and stop once ``parent`` (the `warroom run` that started this worker) is gone: killed
+    with SIGKILL it cannot stop us, and each restart of it would add one more worker."""
+    while not stop.wait(1.0):
+        if os.getppid() != parent:  # re-parented: the parent died
+            stop.set()
 
 
 def _serve_with_worker_process(settings: Settings, host: str, port: int) -> None:
@@ -68,7 +77,7 @@ def _serve_with_worker_process(settings: Settings, host: str, port: int) -> None
             or settings.database_url in ("sqlite://", "sqlite:///"):
         _serve(settings, host, port, with_worker=True)
         return
-    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"])  # noqa: S603
+    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--parent", str(os.getpid())])  # noqa: S603
     try:
         _serve(settings, host, port, with_worker=False)
     finally:
@@ -142,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--with-worker", action="store_true",
                        help="also deliver the outbox and run due work in this process (one-process installs)")
-    sub.add_parser("worker", help="deliver the outbox and run due work (beside `warroom serve`)")
+    worker = sub.add_parser("worker", help="deliver the outbox and run due work (beside `warroom serve`)")
+    worker.add_argument("--parent", type=int, default=None, help=argparse.SUPPRESS)  # set by `warroom run`
     outbox = sub.add_parser("outbox", help="outbox rows given up on: list --failed, retry ID... | --all")
     outbox.add_argument("action", choices=["list", "retry"])
     outbox.add_argument("ids", nargs="*", type=int)
@@ -176,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             sqlite = not settings.database_url.startswith(("postgres://", "postgresql"))
             _serve(settings, args.host, args.port, with_worker=args.with_worker or sqlite)
         elif args.cmd == "worker":
-            _worker(settings)
+            _worker(settings, args.parent)
         elif args.cmd == "outbox":
             _outbox(settings, args)
         elif args.cmd == "sandbox":

@@ -166,3 +166,25 @@ def test_sigterm_to_warroom_run_stops_its_worker_too(process_stack: Stack) -> No
         assert held_claims(stack.database_url) == 0
     finally:
         bot.kill()
+
+
+def test_the_worker_of_a_killed_warroom_run_stops_by_itself(process_stack: Stack) -> None:
+    """kill -9 of `warroom run` gives it no chance to stop its worker: the worker sees it is gone and
+    drains on its own, so a supervisor's restart does not add a second worker every time."""
+    stack = process_stack
+    bot = BotProcess(stack, free_port(), command=("run",))
+    workers: list[int] = []
+    try:
+        workers = _children(bot.proc.pid)
+        assert len(workers) == 1
+        bot.kill()
+        deadline = time.monotonic() + 8
+        while _running(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _running(workers[0])
+        assert held_claims(stack.database_url) == 0
+    finally:
+        bot.kill()
+        for pid in workers:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
