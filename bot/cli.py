@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # The scheduler logs each run of its one-second job at INFO: two lines a second, all day.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    signal.signal(signal.SIGTERM, _on_sigterm)  # `worker` sets its own
+    # Put back on return: a caller in the same process (a test) keeps its own handling.
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)  # `worker` sets its own
     try:
         settings = load_settings()
         if args.cmd == "serve":
@@ -210,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     except WarroomError as exc:
         print(f"warroom: {exc.message}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
