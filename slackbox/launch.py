@@ -242,9 +242,9 @@ def run_sandbox(settings: Settings, *, host: str = "127.0.0.1", port: int = 3000
         logging.getLogger(noisy).setLevel(logging.WARNING)
     box = build_sandbox(settings, host=host, port=port, bot_port=bot_port, store_path=store_path, public=public,
                         local_deployer=True)
-    if public:
-        _print_public(box, host)
     try:
+        if public:
+            _print_public(box, host)
         # Listening before the bot starts: its background work's first calls to the workspace (the
         # approver group) wait in the backlog until the workspace serves them, instead of failing.
         sock = _bind(host, port)
