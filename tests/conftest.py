@@ -4,6 +4,7 @@ WARROOM_TEST_POSTGRES_URL is set, as .ci/run does) and a clean environment."""
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bot.services import Services
+from bot.wake import wake_dir
 from storage.db import normalize_url
 from tests.support import make_services
 
@@ -35,18 +37,29 @@ def _pg_schema_url(schema: str) -> str:
 
 def _fresh_database(kind: str, tmp_path) -> Iterator[str]:  # type: ignore[no-untyped-def]
     if kind == "sqlite":
-        yield f"sqlite:///{tmp_path}/warroom.db"
+        yield from _without_wake_dir(f"sqlite:///{tmp_path}/warroom.db")
         return
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(normalize_url(PG_URL or ""), isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield _pg_schema_url(schema)
+        yield from _without_wake_dir(_pg_schema_url(schema))
     finally:
         with admin.connect() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _without_wake_dir(url: str) -> Iterator[str]:
+    """Yield ``url``, then remove its workers' wake directory: a worker a test killed with SIGKILL
+    leaves its socket there, and nothing else will ever use this database again."""
+    try:
+        yield url
+    finally:
+        folder = wake_dir(url)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=BACKENDS)
