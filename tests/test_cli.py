@@ -14,10 +14,15 @@ from sqlalchemy import create_engine, inspect
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def clean_env(**env: str) -> dict[str, str]:
+    """This process's environment without any warroom or Slack setting, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
+    return {**base, **env}
+
+
 def warroom(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a clean environment plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
-    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env={**base, **env},
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], cwd=ROOT, env=clean_env(**env),
                           capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -53,9 +58,8 @@ def test_serve_needs_credentials_and_never_logs_the_token(tmp_path) -> None:
 def test_a_worker_logs_what_it_does_not_each_scheduler_tick(tmp_path) -> None:
     """`warroom worker` runs its due work every second; its log says it runs and drains, without two
     scheduler lines a second in between."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_", "DATABASE_URL"))}
-    env = {**base, "DATABASE_URL": f"sqlite:///{tmp_path}/w.db", "SLACK_BOT_TOKEN": "xoxb-test",
-           "SLACK_SIGNING_SECRET": "s", "SLACK_API_URL": "http://127.0.0.1:9/api/"}
+    env = clean_env(DATABASE_URL=f"sqlite:///{tmp_path}/w.db", SLACK_BOT_TOKEN="xoxb-test",
+                    SLACK_SIGNING_SECRET="s", SLACK_API_URL="http://127.0.0.1:9/api/")
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
